@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The two Quick start commands of the README:
+#   bash launch/local.sh main [--config.x=y ...]   full pipeline on the synthetic corpus
+#   bash launch/local.sh test [pytest args ...]    the whole test suite
+# Each creates (or reuses) ./.venv and installs requirements.txt into it first;
+# a stamp of the requirements' hash skips the install when nothing changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${SIGNX_VENV:-.venv}"
+PYTHON="${PYTHON:-python3}"
+
+setup_venv() {
+  if [[ ! -x "$VENV/bin/python" ]]; then
+    "$PYTHON" -m venv "$VENV"
+  fi
+  local stamp="$VENV/.signx-requirements"
+  local want
+  want="$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+  if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+    echo "[signx] installing requirements into $VENV (first run takes a few minutes)"
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet -r requirements.txt
+    "$VENV/bin/python" -m pip install --quiet --no-deps -e .
+    echo "$want" > "$stamp"
+  fi
+}
+
+cmd="${1:-}"
+shift || true
+case "$cmd" in
+  main)
+    setup_venv
+    exec "$VENV/bin/python" -m signx_jax.main "$@"
+    ;;
+  test)
+    setup_venv
+    # Two workers for the two cores; each test file owns its devices and temp dirs.
+    exec "$VENV/bin/python" -m pytest -q -n "${SIGNX_TEST_WORKERS:-2}" --dist loadfile tests "$@"
+    ;;
+  *)
+    echo "usage: bash launch/local.sh {main|test} [args...]" >&2
+    exit 2
+    ;;
+esac

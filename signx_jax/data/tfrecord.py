@@ -1,0 +1,111 @@
+"""TFRecord framing and the sidecar offset index (SPEC section 9, pose shards).
+
+A TFRecord file is a sequence of frames::
+
+    uint64 length | uint32 masked_crc32c(length bytes) | data | uint32 masked_crc32c(data)
+
+(all little endian). TFRecord has no random access, so next to every shard we
+write ``<shard>.index``: an 8-byte magic, a uint64 record count, then one
+``(offset, length)`` uint64 pair per record. Grain reads record ``i`` with a
+single ``os.pread`` (thread safe, no shared file position).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterator
+
+import numpy as np
+
+from signx_jax.data.crc32c import masked_crc32c
+
+HEADER_BYTES = 12  # uint64 length + uint32 length crc
+FOOTER_BYTES = 4  # uint32 data crc
+INDEX_MAGIC = b"SXIDX001"
+INDEX_SUFFIX = ".index"
+
+
+class TFRecordError(ValueError):
+    """A frame failed its framing or CRC check (message says where and why)."""
+
+    def __init__(self, message: str, *, offset: int):
+        super().__init__(message)
+        self.offset = offset
+
+
+def frame(data: bytes) -> bytes:
+    """One TFRecord frame around ``data``."""
+    length = struct.pack("<Q", len(data))
+    return (
+        length
+        + struct.pack("<I", masked_crc32c(length))
+        + data
+        + struct.pack("<I", masked_crc32c(data))
+    )
+
+
+def check_frame(buf: bytes | memoryview, offset: int, expected_length: int | None) -> memoryview:
+    """Validate one frame read from ``offset``; return its payload (zero copy).
+
+    ``buf`` holds the bytes read from the file starting at ``offset`` (at least
+    the frame, possibly more). Raises TFRecordError naming what is wrong.
+    """
+    view = memoryview(buf)
+    if len(view) < HEADER_BYTES:
+        raise TFRecordError(
+            f"truncated frame header ({len(view)} of {HEADER_BYTES} bytes)", offset=offset
+        )
+    (length,) = struct.unpack_from("<Q", view, 0)
+    (length_crc,) = struct.unpack_from("<I", view, 8)
+    if masked_crc32c(view[:8]) != length_crc:
+        raise TFRecordError("length CRC mismatch (not a TFRecord or corrupt)", offset=offset)
+    if expected_length is not None and length != expected_length:
+        raise TFRecordError(
+            f"frame length {length} differs from the index ({expected_length})", offset=offset
+        )
+    end = HEADER_BYTES + length + FOOTER_BYTES
+    if len(view) < end:
+        raise TFRecordError(f"truncated frame ({len(view)} of {end} bytes)", offset=offset)
+    data = view[HEADER_BYTES : HEADER_BYTES + length]
+    (data_crc,) = struct.unpack_from("<I", view, HEADER_BYTES + length)
+    if masked_crc32c(data) != data_crc:
+        raise TFRecordError("payload CRC mismatch", offset=offset)
+    return data
+
+
+def read_frame(fd: int, offset: int, length: int) -> memoryview:
+    """Read and validate the frame of ``length`` payload bytes at ``offset``."""
+    buf = os.pread(fd, HEADER_BYTES + length + FOOTER_BYTES, offset)
+    return check_frame(buf, offset, length)
+
+
+def iter_frames(path: str) -> Iterator[tuple[int, memoryview]]:
+    """Yield ``(offset, payload)`` of every frame of a file, validating CRCs."""
+    with open(path, "rb") as f:
+        data = f.read()
+    offset = 0
+    while offset < len(data):
+        payload = check_frame(memoryview(data)[offset:], offset, None)
+        yield offset, payload
+        offset += HEADER_BYTES + len(payload) + FOOTER_BYTES
+
+
+def encode_index(offsets: list[int], lengths: list[int]) -> bytes:
+    pairs = np.stack([np.asarray(offsets, "<u8"), np.asarray(lengths, "<u8")], axis=1)
+    return INDEX_MAGIC + struct.pack("<Q", len(offsets)) + pairs.astype("<u8").tobytes()
+
+
+def read_index(path: str) -> np.ndarray:
+    """``(offset, length)`` pairs [N, 2] int64 of a shard's sidecar index."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:8] != INDEX_MAGIC or len(data) < 16:
+        raise ValueError(f"{path}: not a signx-jax shard index (bad magic {data[:8]!r})")
+    (count,) = struct.unpack_from("<Q", data, 8)
+    if len(data) != 16 + 16 * count:
+        raise ValueError(
+            f"{path}: index holds {len(data) - 16} bytes, expected {16 * count} for "
+            f"{count} records"
+        )
+    return np.frombuffer(data, "<u8", offset=16).reshape(count, 2).astype(np.int64)
