@@ -1,0 +1,13 @@
+"""Pose shards and the Grain input pipeline (SPEC sections 8 and 9).
+
+* ``shards``: ``write_split`` / ``open_split`` (TFRecord shards + offset index +
+  manifest; ``PoseShardSource`` is a Grain RandomAccessDataSource).
+* ``records``: Clip / latent record <-> tf.train.Example features.
+* ``tfrecord``, ``example_proto``, ``crc32c``: the TensorFlow-free file format.
+* ``vocab``: ``Vocabulary`` (special tokens first, saved as ``vocab.json``).
+* ``pipeline``: ``make_train_iterator`` / ``make_eval_iterator`` (numpy batches
+  padded to frame buckets; the train iterator is checkpointable).
+
+Submodules are imported explicitly (``from signx_jax.data import shards``) so
+that reading shards does not import Grain or JAX.
+"""

@@ -64,7 +64,8 @@ def _apply_shift(tables: np.ndarray, crc: np.ndarray) -> np.ndarray:
 def _shift_tables(num_bytes: int) -> np.ndarray:
     """Byte tables [4, 256] of shift_{num_bytes}: raw CRC after num_bytes zeros."""
     if num_bytes == _BLOCK:
-        crc = (np.arange(256, dtype=np.uint32)[None, :] << (8 * np.arange(4, dtype=np.uint32))[:, None]).reshape(-1)  # fmt: skip
+        byte_values = np.arange(256, dtype=np.uint32)[None, :]
+        crc = (byte_values << (8 * np.arange(4, dtype=np.uint32))[:, None]).reshape(-1)
         for _ in range(num_bytes):
             crc = _TABLE[crc & 0xFF] ^ (crc >> 8)
         return crc.reshape(4, 256)

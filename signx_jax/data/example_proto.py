@@ -165,4 +165,3 @@ def decode_example(data: bytes | memoryview) -> dict[str, FeatureValue]:
                 raise ProtoDecodeError("feature map entry without a key")
             out[key] = value
     return out
-

@@ -105,7 +105,6 @@ def read_index(path: str) -> np.ndarray:
     (count,) = struct.unpack_from("<Q", data, 8)
     if len(data) != 16 + 16 * count:
         raise ValueError(
-            f"{path}: index holds {len(data) - 16} bytes, expected {16 * count} for "
-            f"{count} records"
+            f"{path}: index holds {len(data) - 16} bytes, expected {16 * count} for {count} records"
         )
     return np.frombuffer(data, "<u8", offset=16).reshape(count, 2).astype(np.int64)

@@ -1,0 +1,105 @@
+"""Shared builder of training configs: one ``train_config(stage, ...)`` that the
+per dataset x stage files (``configs/<dataset>_<stage>.py``) specialise.
+
+Fields every stage has:
+  seed, stage, dataset
+  data.*   where shards live and how batches are built
+  model.*  from configs/models.py (sizes and ablation variants)
+  optim.*  from signx_jax/train/optimizers.py (Table 6 / SPEC section 5)
+  train.*  steps, logging, evaluation, checkpoints, NaN policy
+  mesh.*   (data, fsdp, tensor) device counts; -1 = the rest
+  loss.*   stage-specific weights
+Override anything from the command line: ``--config.train.total_steps=100``.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from configs import models
+from signx_jax.train.optimizers import default_optim_config
+
+STAGES = ("pose2gloss", "video2pose", "cslr")
+
+
+def train_config(
+    stage: str, size: str = "tiny", *, dataset: str = "synthetic", variant: str = "signx"
+) -> ml_collections.ConfigDict:
+    if stage not in STAGES:
+        raise ValueError(f"configs/common.py: unknown stage {stage!r}; expected one of {STAGES}")
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    c.stage = stage
+    c.dataset = dataset
+
+    c.data = ml_collections.ConfigDict()
+    c.data.data_dir = ""  # pose shards + vocab.json (stages 1-2)
+    c.data.latent_dir = ""  # latent cache shards (stage 3)
+    c.data.train_split = "train"
+    c.data.dev_split = "dev"
+    c.data.test_split = "test"
+    c.data.batch_size = 32  # Table 6
+    c.data.eval_batch_size = 32
+    c.data.buckets = (64, 128, 256, 512)
+    c.data.max_label_len = 64  # Table 6 max length
+    c.data.worker_count = 0  # Grain worker processes (0 = in process)
+    c.data.task = "recognition"  # or "translation" (Sign2Text, stage 3)
+    c.data.num_views = 10  # stage 3: deterministic latent views per clip
+    c.data.skip_corrupt = False
+
+    if stage == "pose2gloss":
+        c.model = models.pose2gloss_config(size)
+    elif stage == "video2pose":
+        c.model = models.video2pose_config(size)
+        c.stage1_model = models.pose2gloss_config(size)
+        c.stage1_workdir = ""  # where stage 1 was trained (its released params)
+    else:
+        c.model = models.cslr_config(size, variant)
+    c.optim = default_optim_config(stage)
+
+    c.train = ml_collections.ConfigDict()
+    c.train.total_steps = 30_000 if stage == "cslr" else 20_000
+    c.train.log_every = 50
+    c.train.eval_every = 1000
+    c.train.checkpoint_every = 1000
+    c.train.keep_best = 5  # best-k by dev WER; the released model averages them
+    c.train.best_metric = "dev_pose_mse" if stage == "video2pose" else "dev_wer"
+    c.train.async_checkpoints = True
+    c.train.max_nonfinite_streak = 20  # consecutive NaN/Inf updates before stopping
+
+    c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1))
+
+    c.loss = ml_collections.ConfigDict()
+    if stage == "pose2gloss":
+        c.loss.text_weight = 1.0
+        c.loss.word_weight = 1.0
+        c.loss.contrast_weight = 1.0
+        c.loss.label_smoothing = 0.1
+        c.loss.temperature = 0.07
+        c.loss.teacher_forcing_start = 0.5
+        c.loss.teacher_forcing_end = 0.0
+    elif stage == "video2pose":
+        # Eq. 14; latent_weight adds ||E(P_hat) - E(P)||^2 through the frozen
+        # stage-1 encoder (ours: it aligns the RGB route with the pose route).
+        c.loss.latent_weight = 1.0
+    else:
+        c.loss.ce_weight = 1.0
+        c.loss.ctc_weight = 0.3  # sltunet: CTC weight 0.3 on the encoder
+        c.loss.kd_weight = 0.5
+        c.loss.kd_temperature = 1.0
+        c.loss.lipschitz_weight = 0.01
+        c.loss.lipschitz_bound = 1.0
+        c.loss.label_smoothing = 0.1
+        c.pruning = ml_collections.ConfigDict()
+        c.pruning.enabled = c.model.use_pruning
+        c.pruning.every = 500  # K
+        c.pruning.start = 1000
+        c.pruning.keep_dims = c.model.latent_dim // 2  # about 1024 of 2048
+        c.pruning.ema = 0.99
+        c.decode = ml_collections.ConfigDict()
+        c.decode.beam = 8
+        c.decode.entropy_alpha = 0.0
+        c.decode.length_penalty = 1.0  # GNMT alpha (sltunet)
+        c.decode.repetition_penalty = 1.0
+        c.decode.ctc_weight = 0.0
+    return c

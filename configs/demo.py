@@ -1,0 +1,69 @@
+"""The README main job: the whole SignX pipeline on the embedded synthetic corpus.
+
+  generate corpus -> stage 1 Pose2Gloss -> stage 2 Video2Pose -> latent cache
+  (pose route and video route) -> stage 3 CSLR -> evaluation on dev and test
+
+Run (what ``bash launch/local.sh main`` does)::
+
+  python -m signx_jax.main --config configs/demo.py --workdir runs/demo
+
+``arg``: ``default`` (the demo, about 15-20 minutes on 2 CPU cores) or
+``tiny`` (a minute-long smoke run used by the tests; it does not learn much).
+CSLR is trained once, on the union of both routes' train latents, and
+evaluated on each route's dev and test latents.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from configs import synthetic_corpus
+from configs.common import train_config
+
+
+def _shrink(c: ml_collections.ConfigDict, *, steps: int, batch: int, buckets, eval_every: int):
+    c.train.total_steps = steps
+    c.train.eval_every = eval_every
+    c.train.checkpoint_every = eval_every
+    c.train.log_every = max(1, min(50, steps // 10))
+    c.data.batch_size = batch
+    c.data.eval_batch_size = batch
+    c.data.buckets = tuple(buckets)
+    c.data.max_label_len = 8
+    c.optim.grad_accum_steps = 1
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    tiny = arg == "tiny"
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    c.corpus = synthetic_corpus.get_config("tiny" if tiny else None)
+    buckets = (64, 128) if not tiny else (64, 128)
+
+    s1 = train_config("pose2gloss", "tiny")
+    _shrink(s1, steps=20 if tiny else 1500, batch=16, buckets=buckets, eval_every=20 if tiny else 500)
+    s1.model.latent_dim = 64
+    s1.optim.lr = 2e-3
+    c.stage1 = s1
+
+    s2 = train_config("video2pose", "tiny")
+    _shrink(s2, steps=20 if tiny else 1500, batch=8, buckets=buckets, eval_every=20 if tiny else 500)
+    s2.model.image_size = c.corpus.image_size
+    s2.stage1_model = s1.model
+    s2.optim.lr = 1e-3
+    c.stage2 = s2
+
+    s3 = train_config("cslr", "tiny")
+    _shrink(s3, steps=20 if tiny else 2000, batch=16, buckets=buckets, eval_every=20 if tiny else 500)
+    s3.model.latent_dim = s1.model.latent_dim
+    s3.data.num_views = 2 if tiny else 4
+    s3.optim.noam_warmup = 200
+    s3.optim.noam_scale = 2.0
+    s3.pruning.every = 100
+    s3.pruning.start = 200
+    s3.pruning.keep_dims = s3.model.latent_dim // 2
+    c.stage3 = s3
+
+    c.routes = ("pose", "video")
+    c.keep_best = 5  # released CSLR = average of the best checkpoints by dev WER
+    return c

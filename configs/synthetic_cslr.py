@@ -1,0 +1,15 @@
+"""cslr (stage 3) on synthetic.
+
+Run::
+
+  python -m signx_jax.train.main --config configs/synthetic_cslr.py:base \
+      --config.data.data_dir=DATA --workdir=runs/synthetic_cslr
+
+arg is the model size: tiny | small | base | ladder0..5 (default: tiny).
+"""
+
+from configs.common import train_config
+
+
+def get_config(arg: str | None = None):
+    return train_config("cslr", arg or "tiny", dataset="synthetic")

@@ -1,0 +1,177 @@
+"""Shared parts of the real-dataset converters (SPEC section 9).
+
+Every converter splits its work in two:
+
+1. ``list_clips(root, report)`` parses the publisher's annotation files into
+   ``ClipSource`` descriptions (text, splits, where the frames / poses are).
+   Parsing is cheap and is what most tests exercise.
+2. ``materialize(source, ...)`` (``convert.py``) reads frames and pose files
+   and returns a Clip record (``signx_jax.schema``).
+
+Problems come in two kinds. A problem with the whole input (annotation file
+missing, required column missing, XML that does not parse) raises
+``ConversionError``. A problem with one clip (malformed line, missing frames
+folder, zero-length, too long, bad pose shape) becomes a skip entry in the
+``Report`` (record id + reason), written to ``out_dir/skipped.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+SPLITS: tuple[str, ...] = ("train", "dev", "test")
+FRAME_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+class ConversionError(ValueError):
+    """Input the converter cannot use; the message names file:line or record."""
+
+
+@dataclasses.dataclass
+class ClipSource:
+    """One clip as the annotation files describe it, before any frame is read.
+
+    ``frame_range`` is the 0-indexed [start, end) window inside the frames /
+    video / pose sequence found for ``media_key`` (``end`` None = to the end);
+    None means the whole sequence is the clip.
+    """
+
+    clip_id: str
+    split: str
+    dataset: str
+    signer: str
+    fps: float
+    gloss: str
+    translation: str = ""
+    frames_dir: Path | None = None
+    video_path: Path | None = None
+    media_key: str = ""  # name looked up under poses_root (defaults to clip_id)
+    frame_range: tuple[int, int | None] | None = None
+    gloss_spans: np.ndarray | None = None  # int32 [N, 2], relative to the clip start
+    expected_frames: int | None = None  # frame count the annotation claims, if any
+    where: str = ""  # file:line (or file + element) the clip was described at
+
+    def __post_init__(self) -> None:
+        if not self.media_key:
+            self.media_key = self.clip_id
+
+
+@dataclasses.dataclass
+class Report:
+    """Skip list and warnings of one conversion run."""
+
+    dataset: str = ""
+    skipped: list[dict] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    written: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def skip(self, record: str, reason: str, split: str = "") -> None:
+        self.skipped.append({"record": record, "split": split, "reason": reason})
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+    def reasons(self) -> list[str]:
+        return [s["reason"] for s in self.skipped]
+
+    def write(self, out_dir: str | os.PathLike) -> Path:
+        path = Path(out_dir) / "skipped.json"
+        payload = {
+            "dataset": self.dataset,
+            "written": self.written,
+            "num_skipped": len(self.skipped),
+            "skipped": self.skipped,
+            "warnings": self.warnings,
+        }
+        path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        return path
+
+    def summary(self) -> str:
+        lines = [f"{self.dataset}: wrote " + ", ".join(f"{k}={v}" for k, v in self.written.items())]
+        lines.append(f"skipped {len(self.skipped)} record(s)")
+        # Group reasons by their kind (text before the first ':'), so a summary
+        # of 10k skips stays short; skipped.json has every entry.
+        kinds: dict[str, int] = {}
+        for s in self.skipped:
+            kind = s["reason"].split(":")[0][:60]
+            kinds[kind] = kinds.get(kind, 0) + 1
+        lines += [f"  {n:6d} x {kind}" for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1])]
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def read_pipe_table(
+    path: Path,
+    required: tuple[str, ...],
+    report: Report,
+    *,
+    optional: tuple[str, ...] = (),
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """Yield (``file:line``, row) from a ``|``-separated file with a header.
+
+    Missing file or missing required columns raise ConversionError; unknown
+    columns are a warning (publishers add columns, the ones we need remain);
+    a line with the wrong number of fields is a skip entry naming file:line.
+    """
+    if not path.is_file():
+        raise ConversionError(f"{path}: annotation file not found")
+    with open(path, encoding="utf-8-sig") as f:
+        lines = f.read().splitlines()
+    if not lines or not lines[0].strip():
+        raise ConversionError(f"{path}:1: empty file, expected a header {'|'.join(required)}")
+    header = [c.strip() for c in lines[0].split("|")]
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise ConversionError(
+            f"{path}:1: header {'|'.join(header)!r} lacks column(s) {missing}; "
+            f"expected {'|'.join(required)}"
+        )
+    unknown = [c for c in header if c not in required and c not in optional]
+    if unknown:
+        report.warn(f"{path}:1: unknown column(s) {unknown} ignored")
+    for lineno, line in enumerate(lines[1:], start=2):
+        where = f"{path}:{lineno}"
+        if not line.strip():
+            continue
+        fields = line.split("|")
+        if len(fields) != len(header):
+            report.skip(where, f"malformed line: {len(fields)} fields, header has {len(header)}")
+            continue
+        yield where, {k: v.strip() for k, v in zip(header, fields, strict=True)}
+
+
+def natural_key(name: str) -> list:
+    """'images10.png' sorts after 'images9.png' even without zero padding."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def list_frames(frames_dir: Path) -> list[Path]:
+    """Image files of a frames folder in frame order."""
+    files = [p for p in frames_dir.iterdir() if p.suffix.lower() in FRAME_SUFFIXES]
+    return sorted(files, key=lambda p: natural_key(p.name))
+
+
+def load_rgb_frames(paths: list[Path], size: int) -> np.ndarray:
+    """uint8 [T, size, size, 3]; frames are squashed to a square (Video2Pose input)."""
+    from PIL import Image
+
+    out = np.empty((len(paths), size, size, 3), np.uint8)
+    for i, p in enumerate(paths):
+        try:
+            with Image.open(p) as im:
+                out[i] = np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR))
+        except OSError as e:
+            raise ConversionError(f"{p}: unreadable image ({e})") from None
+    return out
+
+
+def normalize_gloss_token(token: str) -> str:
+    """A gloss with inner spaces (ASLLRP classifiers) becomes one token."""
+    return "_".join(token.split())

@@ -1,0 +1,1 @@
+"""Throughput benchmarks (run as modules, see each file's docstring)."""

@@ -1,0 +1,182 @@
+"""Orbax checkpoints for every stage (SPEC section 5, "Model selection"; section 8).
+
+One checkpoint step holds three items written together:
+  * ``state``: the train state pytree (params, optimizer state, model
+    variables such as BatchNorm statistics and the pruning mask, step);
+  * ``data_iter``: the Grain iterator state (one JSON file per process, so
+    multi-host input resumes exactly where each host stopped);
+  * ``config``: the run's config as JSON, so a checkpoint says how it was made.
+
+Retention is an orbax preservation policy: the latest step (for resume) plus
+the best ``keep_best`` by dev WER (lower is better). Saves are asynchronous;
+``wait()`` blocks until the last one is durable. Orbax writes into a temporary
+directory and renames it when complete, so a crash mid-save never leaves a
+checkpoint that ``latest_step`` would pick.
+
+Checkpoint averaging (the released model is the mean of the best five) is not
+shipped by orbax; ``average_params`` is ours.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import grain
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers as ocm
+
+STATE, DATA_ITER, CONFIG = "state", "data_iter", "config"
+
+
+class Checkpointer:
+    """Thin wrapper around ``ocp.CheckpointManager`` with SignX's policy."""
+
+    def __init__(
+        self,
+        directory: str,
+        *,
+        keep_best: int = 5,
+        metric: str = "dev_wer",
+        async_save: bool = True,
+        read_only: bool = False,
+    ):
+        self.directory = os.path.abspath(directory)
+        self.metric = metric
+        policy = ocm.AnyPreservationPolicy(
+            [
+                ocm.LatestN(1),
+                ocm.BestN(
+                    get_metric_fn=lambda m: m[metric],
+                    reverse=True,  # keep the lowest WER
+                    n=keep_best,
+                    keep_checkpoints_without_metrics=False,
+                ),
+            ]
+        )
+        options = ocp.CheckpointManagerOptions(
+            preservation_policy=policy,
+            enable_async_checkpointing=async_save,
+            read_only=read_only,
+            create=not read_only,
+        )
+        self.manager = ocp.CheckpointManager(
+            self.directory,
+            item_names=(STATE, DATA_ITER, CONFIG),
+            item_handlers={
+                STATE: ocp.StandardCheckpointHandler(),
+                DATA_ITER: grain.checkpoint.CheckpointHandler(),
+                CONFIG: ocp.JsonCheckpointHandler(),
+            },
+            options=options,
+        )
+
+    # -- save ---------------------------------------------------------------
+    def save(
+        self,
+        step: int,
+        state: Any,
+        *,
+        data_iter: Any | None = None,
+        config: dict | None = None,
+        metrics: dict[str, float] | None = None,
+        force: bool = True,
+    ) -> bool:
+        items = {STATE: ocp.args.StandardSave(state)}
+        if data_iter is not None:
+            items[DATA_ITER] = grain.checkpoint.CheckpointSave(data_iter)
+        if config is not None:
+            items[CONFIG] = ocp.args.JsonSave(config)
+        return self.manager.save(
+            step, args=ocp.args.Composite(**items), metrics=metrics, force=force
+        )
+
+    def wait(self) -> None:
+        self.manager.wait_until_finished()
+
+    def close(self) -> None:
+        self.manager.wait_until_finished()
+        self.manager.close()
+
+    # -- restore ------------------------------------------------------------
+    def latest_step(self) -> int | None:
+        return self.manager.latest_step()
+
+    def all_steps(self) -> list[int]:
+        return list(self.manager.all_steps())
+
+    def restore(
+        self, step: int, abstract_state: Any, *, data_iter: Any | None = None
+    ) -> Any:
+        """Restore ``state`` (onto the shardings in ``abstract_state``) and,
+        if given, the iterator in place. ``abstract_state`` is a pytree of
+        ``jax.ShapeDtypeStruct`` carrying the target ``NamedSharding``s, so a
+        checkpoint written on one mesh restores onto any other."""
+        items = {STATE: ocp.args.StandardRestore(abstract_state)}
+        if data_iter is not None:
+            items[DATA_ITER] = grain.checkpoint.CheckpointRestore(data_iter)
+        restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+        return restored[STATE]
+
+    def restore_config(self, step: int) -> dict:
+        restored = self.manager.restore(
+            step, args=ocp.args.Composite(**{CONFIG: ocp.args.JsonRestore()})
+        )
+        return restored[CONFIG]
+
+    def best_steps(self, k: int) -> list[int]:
+        """Steps of the ``k`` lowest-metric checkpoints still on disk, best first."""
+        scored = []
+        for info in self.manager._checkpoints:  # noqa: SLF001 - orbax keeps metrics here
+            if info.metrics and self.metric in info.metrics:
+                scored.append((float(info.metrics[self.metric]), info.step))
+        if not scored:
+            scored = self._metrics_from_disk()
+        return [step for _, step in sorted(scored)[:k]]
+
+    def _metrics_from_disk(self) -> list[tuple[float, int]]:
+        out = []
+        for step in self.all_steps():
+            path = os.path.join(self.directory, str(step), "_CHECKPOINT_METADATA")
+            try:
+                with open(path) as f:
+                    metrics = json.load(f).get("metrics") or {}
+            except (OSError, ValueError):
+                continue
+            if self.metric in metrics:
+                out.append((float(metrics[self.metric]), step))
+        return out
+
+
+def abstract_like(tree: Any) -> Any:
+    """Pytree of ShapeDtypeStructs (with shardings) describing ``tree``."""
+
+    def one(x):
+        if isinstance(x, jax.Array):
+            return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding)
+        x = np.asarray(x)
+        return jax.ShapeDtypeStruct(x.shape, x.dtype)
+
+    return jax.tree.map(one, tree)
+
+
+def average_params(param_trees: Sequence[Any]) -> Any:
+    """Element-wise mean of parameter pytrees, accumulated in float32 and cast
+    back to each leaf's dtype; integer leaves (counters) are taken from the first."""
+    if not param_trees:
+        raise ValueError("average_params: no checkpoints to average")
+    n = len(param_trees)
+
+    def mean(*leaves):
+        first = leaves[0]
+        if not jnp.issubdtype(jnp.asarray(first).dtype, jnp.floating):
+            return first
+        total = sum(jnp.asarray(x, jnp.float32) for x in leaves)
+        return (total / n).astype(jnp.asarray(first).dtype)
+
+    return jax.tree.map(mean, *param_trees)

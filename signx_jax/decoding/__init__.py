@@ -1,0 +1,43 @@
+"""Compiled decoding (SPEC section 6, paper Algorithm 3).
+
+- ``ctc``: CTC greedy and prefix beam search on the CTC head.
+- ``attention``: attention-decoder beam search with attention-entropy,
+  length and repetition penalties; sampling.
+- ``joint``: CTC prefix scores for joint CTC/attention decoding and n-best
+  rescoring.
+"""
+
+from signx_jax.decoding.attention import (
+    apply_repetition_penalty,
+    attention_beam_search,
+    attention_entropy,
+    gnmt_length_penalty,
+    sample,
+)
+from signx_jax.decoding.ctc import ctc_greedy, ctc_prefix_beam_search
+from signx_jax.decoding.joint import (
+    CTCPrefixScorer,
+    CTCPrefixState,
+    ctc_prefix_advance,
+    ctc_prefix_init,
+    ctc_prefix_scores,
+    ctc_sequence_log_prob,
+    rescore_nbest,
+)
+
+__all__ = [
+    "CTCPrefixScorer",
+    "CTCPrefixState",
+    "apply_repetition_penalty",
+    "attention_beam_search",
+    "attention_entropy",
+    "ctc_greedy",
+    "ctc_prefix_advance",
+    "ctc_prefix_beam_search",
+    "ctc_prefix_init",
+    "ctc_prefix_scores",
+    "ctc_sequence_log_prob",
+    "gnmt_length_penalty",
+    "rescore_nbest",
+    "sample",
+]

@@ -1,0 +1,78 @@
+"""Scoring a trained CSLR on dev and test (SPEC section 7, paper D.1).
+
+``decode_split`` runs the compiled eval step (CTC greedy decoding on the
+encoder) over one split and returns reference / hypothesis gloss strings;
+``score`` turns them into the paper's metrics (WER after the dataset's
+clean-up, BLEU-1..4, ROUGE-L); ``score_and_report`` does both routes and
+both splits and writes ``metrics.json`` and ``report.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+from tqdm import tqdm
+
+from signx_jax import metrics as metrics_lib
+from signx_jax.data import pipeline
+from signx_jax.train.fit import _gather
+from signx_jax.train.loop import to_global
+
+
+def decode_split(trainer, source, vocab, *, desc: str = "decode") -> tuple[list[str], list[str]]:
+    cfg = trainer.cfg
+    it = pipeline.make_eval_iterator(
+        source, vocab, batch_size=cfg.data.eval_batch_size, buckets=cfg.data.buckets,
+        features=trainer.task.features, max_label_len=cfg.data.max_label_len,
+    )  # fmt: skip
+    refs, hyps = [], []
+    total = pipeline.num_eval_batches(len(source), cfg.data.eval_batch_size, 1)
+    for batch in tqdm(it, total=total, desc=desc, leave=False):
+        out = _gather(trainer.eval_step(to_global(batch, trainer.mesh)))
+        for valid, lab, n, hyp in zip(out["valid"], out["labels"], out["label_lengths"], out["hyp"]):
+            if valid:
+                refs.append(vocab.decode([int(t) for t in lab[:n]]))
+                hyps.append(vocab.decode([int(t) for t in np.asarray(hyp) if t >= 0]))
+    return refs, hyps
+
+
+def score(refs: list[str], hyps: list[str]) -> dict[str, float]:
+    wer = metrics_lib.wer([r.split() for r in refs], [h.split() for h in hyps])
+    bleu = metrics_lib.bleu(refs, hyps)
+    out = {"wer": 100.0 * wer.wer, "rouge_l": 100.0 * metrics_lib.rouge_l(refs, hyps)}
+    out.update({k: float(v) for k, v in bleu.items()})
+    out["sentences"] = float(len(refs))
+    return out
+
+
+def format_table(rows: dict[str, dict[str, float]]) -> str:
+    bleu_keys = sorted(k for k in next(iter(rows.values())) if k.lower().startswith("bleu"))
+    head = ["route / split", "WER", *[k.upper() for k in bleu_keys], "ROUGE-L", "sentences"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, m in rows.items():
+        cells = [name, f"{m['wer']:.2f}", *[f"{m[k]:.2f}" for k in bleu_keys],
+                 f"{m['rouge_l']:.2f}", f"{int(m['sentences'])}"]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def score_and_report(trainer, latents: dict, vocab, out_dir: str, *, dataset: str) -> str:
+    """latents: {route: {split: source}} -> Markdown table (also written to out_dir)."""
+    os.makedirs(out_dir, exist_ok=True)
+    rows, sentences = {}, {}
+    for route, splits in latents.items():
+        for split in ("dev", "test"):
+            refs, hyps = decode_split(trainer, splits[split], vocab, desc=f"{route}/{split}")
+            rows[f"{route} / {split}"] = score(refs, hyps)
+            sentences[f"{route}/{split}"] = {"refs": refs, "hyps": hyps}
+    table = format_table(rows)
+    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+        json.dump({"dataset": dataset, "metrics": rows}, f, indent=2)
+    with open(os.path.join(out_dir, "hypotheses.json"), "w") as f:
+        json.dump(sentences, f, indent=1)
+    with open(os.path.join(out_dir, "report.md"), "w") as f:
+        f.write(f"# SignX evaluation on {dataset}\n\nCTC greedy decoding, released model.\n\n")
+        f.write(table + "\n")
+    return table

@@ -1,0 +1,179 @@
+"""The training driver: data -> steps -> logs -> dev evaluation -> checkpoints.
+
+``fit`` resumes automatically from the newest complete checkpoint in
+``workdir``, evaluates on dev every ``train.eval_every`` steps (saving a
+checkpoint scored by dev WER, so the best five are kept), saves a resume
+checkpoint every ``train.checkpoint_every`` steps, and on SIGTERM/SIGINT
+finishes the step, saves state + iterator, waits for the write and returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+from clu import metric_writers
+from jax.experimental import multihost_utils
+
+from signx_jax import checkpoint as ckpt_lib
+from signx_jax.data import pipeline
+from signx_jax.train.loop import Trainer, TrainingDiverged, _Preemption, check_workdir, to_global
+
+log = logging.getLogger("signx.train")
+
+
+@dataclasses.dataclass
+class FitResult:
+    trainer: Trainer
+    step: int
+    status: str  # "done" | "preempted"
+    dev_metrics: dict[str, float]
+    history: list[dict[str, float]]
+
+
+def _gather(tree: Any) -> Any:
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def evaluate(trainer: Trainer, source, vocab, *, target_vocab=None, desc: str = "eval") -> dict:
+    """One deterministic pass over ``source``; the task turns outputs into metrics."""
+    cfg, task = trainer.cfg, trainer.task
+    it = pipeline.make_eval_iterator(
+        source,
+        vocab,
+        batch_size=cfg.data.eval_batch_size,
+        buckets=cfg.data.buckets,
+        features=task.features,
+        max_label_len=cfg.data.max_label_len,
+        target_vocab=target_vocab,
+    )
+    outputs = []
+    for batch in it:
+        out = trainer.eval_step(to_global(batch, trainer.mesh))
+        outputs.append(_gather(out))
+    return task.summarize_eval(outputs, vocab=vocab, target_vocab=target_vocab)
+
+
+def fit(
+    cfg: ml_collections.ConfigDict,
+    task,
+    *,
+    train_source,
+    dev_source,
+    vocab,
+    workdir: str,
+    target_vocab=None,
+    max_steps: int | None = None,
+) -> FitResult:
+    """Train ``task`` to ``cfg.train.total_steps`` (or stop early at ``max_steps``)."""
+    check_workdir(workdir)
+    trainer = Trainer(cfg, task)
+    total = int(cfg.train.total_steps)
+    stop_at = total if max_steps is None else min(total, max_steps)
+    train_it = pipeline.make_train_iterator(
+        train_source,
+        vocab,
+        batch_size=cfg.data.batch_size,
+        buckets=cfg.data.buckets,
+        seed=cfg.seed,
+        features=task.features,
+        max_label_len=cfg.data.max_label_len,
+        worker_count=cfg.data.worker_count,
+        target_vocab=target_vocab,
+    )
+    ckpt = ckpt_lib.Checkpointer(
+        os.path.join(workdir, "checkpoints"),
+        keep_best=cfg.train.keep_best,
+        async_save=cfg.train.async_checkpoints,
+    )
+    step = 0
+    latest = ckpt.latest_step()
+    if latest is not None:
+        trainer.restore_state(ckpt.restore(latest, trainer.abstract_state(), data_iter=train_it))
+        step = int(jax.device_get(trainer.state.step))
+        log.info("resumed from %s at step %d", ckpt.directory, step)
+    writer = metric_writers.create_default_writer(
+        os.path.join(workdir, "tb"), just_logging=jax.process_index() > 0
+    )
+    config_json = cfg.to_dict()
+    history: list[dict[str, float]] = []
+    dev_metrics: dict[str, float] = {}
+    status = "done"
+    t0, step0 = time.perf_counter(), step
+
+    def save(metrics=None):
+        ckpt.save(step, trainer.state, data_iter=train_it, config=config_json, metrics=metrics)
+
+    with _Preemption() as preemption:
+        while step < stop_at:
+            batch = next(train_it)
+            metrics = trainer.train_step(to_global(batch, trainer.mesh))
+            step += 1
+            streak = int(jax.device_get(trainer.state.nonfinite_streak))
+            if streak >= cfg.train.max_nonfinite_streak:
+                save()
+                ckpt.wait()
+                raise TrainingDiverged(
+                    f"{streak} consecutive non-finite updates at step {step}: "
+                    f"stopped; last good state saved in {ckpt.directory}"
+                )
+            if step % cfg.train.log_every == 0 or step == stop_at:
+                scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                scalars["nonfinite_total"] = float(jax.device_get(trainer.state.nonfinite_total))
+                elapsed = time.perf_counter() - t0
+                steps_s = (step - step0) / max(elapsed, 1e-9)
+                scalars["steps_per_sec"] = steps_s
+                scalars["examples_per_sec"] = steps_s * cfg.data.batch_size
+                writer.write_scalars(step, scalars)
+                history.append(dict(scalars, step=step))
+                eta = (stop_at - step) / max(steps_s, 1e-9)
+                log.info(
+                    "[%s] step %d/%d loss %.4f | %.2f steps/s %.1f ex/s | ETA %.0fs",
+                    task.name, step, stop_at, scalars["loss"], steps_s,
+                    scalars["examples_per_sec"], eta,
+                )  # fmt: skip
+            evaluate_now = cfg.train.eval_every and (
+                step % cfg.train.eval_every == 0 or step == stop_at
+            )
+            if evaluate_now and dev_source is not None:
+                dev_metrics = evaluate(trainer, dev_source, vocab, target_vocab=target_vocab)
+                writer.write_scalars(step, {f"dev_{k}": v for k, v in dev_metrics.items()})
+                log.info("[%s] step %d dev %s", task.name, step, _fmt(dev_metrics))
+                save({f"dev_{k}": float(v) for k, v in dev_metrics.items()})
+            elif step % cfg.train.checkpoint_every == 0 or step == stop_at:
+                save()
+            if preemption.requested:
+                save()
+                status = "preempted"
+                break
+    ckpt.wait()
+    writer.flush()
+    ckpt.close()
+    return FitResult(trainer, step, status, dev_metrics, history)
+
+
+def _fmt(metrics: dict[str, float]) -> str:
+    return " ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items()))
+
+
+def released_params(workdir: str, trainer: Trainer, k: int) -> tuple[Any, list[int]]:
+    """Mean of the best ``k`` checkpoints' state by dev WER (the released model)."""
+    ckpt = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
+    steps = ckpt.best_steps(k)
+    if not steps:
+        raise FileNotFoundError(f"no checkpoint with dev metrics under {ckpt.directory}")
+    states = [ckpt.restore(s, trainer.abstract_state()) for s in steps]
+    averaged = ckpt_lib.average_params([s.params for s in states])
+    best = states[0]
+    return best.replace(params=averaged), steps
+
+
+__all__ = ["FitResult", "evaluate", "fit", "released_params", "np"]

@@ -1,0 +1,199 @@
+"""One generic train loop for all three SignX stages (SPEC sections 3-5, 8).
+
+Read top to bottom like big_vision's train.py:
+
+  mesh -> input pipeline -> model + optimizer -> shard and transfer ->
+  update step -> checkpoint/resume -> loop (log, evaluate, save, preempt).
+
+A stage contributes a small ``Task`` (see ``signx_jax/train/tasks.py``):
+how to build its model, its loss, its evaluation and any extra state. The
+loop owns everything else, so all stages get the same sharding, donation,
+NaN handling, checkpointing and preemption behaviour.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from flax import nnx
+
+from signx_jax import checkpoint as ckpt_lib
+from signx_jax import sharding as shd
+from signx_jax.train.optimizers import make_optimizer
+from signx_jax.train.state import TrainState, select_tree, tree_all_finite
+
+log = logging.getLogger("signx.train")
+
+
+class TrainingDiverged(RuntimeError):
+    """Too many consecutive non-finite updates; the last good state is saved."""
+
+
+class _Preemption:
+    """Turns SIGTERM/SIGINT into a flag the loop checks after each step."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def _handle(self, signum, frame):  # noqa: ARG002
+        log.warning("signal %d received: finishing the step, then saving", signum)
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+def check_workdir(workdir: str) -> None:
+    """Fail before any compile if the work dir cannot take a checkpoint."""
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        probe = os.path.join(workdir, f".write-probe-{jax.process_index()}")
+        with open(probe, "wb") as f:
+            f.write(b"\0" * (1 << 20))
+        os.remove(probe)
+    except OSError as e:
+        raise OSError(f"work dir {workdir!r} is not writable ({e}); fix it before training") from e
+
+
+# -- shard and transfer ---------------------------------------------------------
+
+
+def to_global(batch: dict[str, np.ndarray], mesh: jax.sharding.Mesh) -> dict[str, jax.Array]:
+    """Per-process numpy batch -> global arrays sharded over the batch axes."""
+    sharding = shd.batch_sharding(mesh)
+    out = {}
+    for key, value in batch.items():
+        value = np.asarray(value)
+        spec = jax.sharding.NamedSharding(
+            mesh, jax.sharding.PartitionSpec(*sharding.spec[:1], *([None] * (value.ndim - 1)))
+        )
+        out[key] = jax.make_array_from_process_local_data(spec, value)
+    return out
+
+
+def _state_shardings(state: TrainState, tx: optax.GradientTransformation, mesh) -> Any:
+    """Params and rest from their logical axes; optimizer moments follow params."""
+    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    param_sh = shd.model_shardings(state.params, mesh)
+    rest_sh = shd.model_shardings(state.rest, mesh)
+    opt_sh = optax.tree_map_params(
+        tx,
+        lambda _, s: s,
+        state.opt_state,
+        param_sh,
+        transform_non_params=lambda _: replicated,
+        is_leaf=lambda x: isinstance(x, jax.sharding.NamedSharding),
+    )
+    return TrainState(
+        step=replicated,
+        params=param_sh,
+        rest=rest_sh,
+        opt_state=opt_sh,
+        aux=jax.tree.map(lambda _: replicated, state.aux),
+        nonfinite_total=replicated,
+        nonfinite_streak=replicated,
+    )
+
+
+# -- the trainer ----------------------------------------------------------------------
+
+
+class Trainer:
+    """Builds the sharded state and compiled steps of one stage's ``Task``."""
+
+    def __init__(self, cfg: ml_collections.ConfigDict, task, mesh: jax.sharding.Mesh | None = None):
+        self.cfg, self.task = cfg, task
+        self.mesh = mesh or shd.make_mesh(**cfg.mesh)
+        self.tx, self.schedule = make_optimizer(cfg.optim, cfg.train.total_steps)
+
+        with jax.set_mesh(self.mesh):
+            model = task.build_model(nnx.Rngs(cfg.seed))
+            self.graphdef, params, rest = nnx.split(model, task.trainable, ...)
+            abstract = jax.eval_shape(
+                lambda p, r: TrainState.create(p, r, self.tx.init(p), task.init_aux()),
+                params,
+                rest,
+            )
+            self.state_sharding = _state_shardings(abstract, self.tx, self.mesh)
+            create = jax.jit(
+                lambda p, r: TrainState.create(p, r, self.tx.init(p), task.init_aux()),
+                out_shardings=self.state_sharding,
+            )
+            self.state = create(params, rest)
+        self.replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
+        self._train_step = jax.jit(self._step, donate_argnums=(0,))
+        self._eval_step = jax.jit(self._eval)
+
+    # -- update step -------------------------------------------------------------
+    def _step(self, state: TrainState, batch: dict[str, jax.Array]):
+        task, graphdef = self.task, self.graphdef
+
+        def loss_of(params, rest):
+            model = nnx.merge(graphdef, params, rest, copy=True)
+            loss, (metrics, aux_stats) = task.loss_fn(model, state.aux, batch, state.step)
+            _, _, new_rest = nnx.split(model, task.trainable, ...)
+            return loss, (metrics, aux_stats, new_rest)
+
+        (loss, (metrics, aux_stats, new_rest)), grads = jax.value_and_grad(
+            loss_of, has_aux=True
+        )(state.params, state.rest)
+        finite = jnp.isfinite(loss) & tree_all_finite(grads)
+        updates, new_opt = self.tx.update(grads, state.opt_state, state.params)
+        new_params = optax.apply_updates(state.params, updates)
+        new_aux = task.update_aux(state.aux, aux_stats, state.step)
+        # A non-finite step changes nothing but the counters (issue 9).
+        new_state = state.replace(
+            step=state.step + 1,
+            params=select_tree(finite, new_params, state.params),
+            rest=select_tree(finite, new_rest, state.rest),
+            opt_state=select_tree(finite, new_opt, state.opt_state),
+            aux=select_tree(finite, new_aux, state.aux),
+            nonfinite_total=state.nonfinite_total + (~finite).astype(jnp.int32),
+            nonfinite_streak=jnp.where(finite, 0, state.nonfinite_streak + 1),
+        )
+        metrics = dict(metrics, loss=loss, grad_norm=optax.global_norm(grads))
+        metrics["lr"] = self.schedule(state.step)
+        metrics["finite"] = finite.astype(jnp.float32)
+        return new_state, metrics
+
+    def _eval(self, state: TrainState, batch: dict[str, jax.Array]):
+        model = nnx.merge(self.graphdef, state.params, state.rest, copy=True)
+        return self.task.eval_fn(model, state.aux, batch)
+
+    def train_step(self, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
+        with jax.set_mesh(self.mesh):
+            self.state, metrics = self._train_step(self.state, batch)
+        return metrics
+
+    def eval_step(self, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
+        with jax.set_mesh(self.mesh):
+            return self._eval_step(self.state, batch)
+
+    def model(self) -> nnx.Module:
+        """The current model as an NNX module (shares arrays with the state)."""
+        return nnx.merge(self.graphdef, self.state.params, self.state.rest)
+
+    def abstract_state(self) -> Any:
+        return ckpt_lib.abstract_like(self.state)
+
+    def restore_state(self, state: TrainState) -> None:
+        self.state = jax.device_put(state, self.state_sharding)

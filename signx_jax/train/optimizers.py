@@ -1,0 +1,148 @@
+"""Optimizer builders from ``config.optim`` (SPEC sections 3-5, paper Table 6).
+
+``config.optim`` fields (all stages share them; ``default_optim_config``
+gives each stage's values):
+
+==================== ======================================================
+name                 "adamw" | "adam" (adam takes no weight decay)
+schedule             "cosine" | "noam" | "constant"
+lr                   peak lr of "cosine", the lr of "constant"
+warmup_fraction      cosine: linear warmup over this fraction of updates
+end_factor           cosine: final lr = end_factor * lr
+noam_d_model         noam: d_model (the stage-3 transformer width)
+noam_warmup          noam: warmup updates
+noam_scale           noam: the multiplier (sltunet's lrate)
+min_lr, max_lr       noam: clamp range
+b1, b2, eps          Adam moments and epsilon
+weight_decay         adamw decoupled weight decay
+decay_matrices_only  adamw: decay only params with ndim >= 2 (not biases,
+                     norm scales), the usual transformer practice
+clip_norm            global-norm clip of the (accumulated) gradient; <= 0 off
+grad_accum_steps     micro-batches averaged per update (optax.MultiSteps)
+==================== ======================================================
+
+``total_steps`` everywhere counts optimizer *updates*; with accumulation the
+trainer runs total_steps * grad_accum_steps micro-steps.
+"""
+
+from __future__ import annotations
+
+import jax
+import ml_collections
+import optax
+
+from signx_jax.train import schedules
+
+STAGES = ("pose2gloss", "video2pose", "cslr")
+
+
+def default_optim_config(stage: str) -> ml_collections.ConfigDict:
+    """Per-stage defaults: Table 6 for stages 1-2, SPEC section 5 for CSLR."""
+    cfg = ml_collections.ConfigDict(
+        dict(
+            name="adamw",
+            schedule="cosine",
+            lr=1e-3,
+            warmup_fraction=0.05,
+            end_factor=0.05,
+            noam_d_model=256,
+            noam_warmup=4000,
+            noam_scale=1.0,
+            min_lr=0.0,
+            max_lr=1.0,
+            b1=0.9,
+            b2=0.999,
+            eps=1e-8,
+            weight_decay=0.01,
+            decay_matrices_only=True,
+            clip_norm=7.0,
+            grad_accum_steps=4,
+        )
+    )
+    if stage == "pose2gloss":
+        pass  # Table 6 stage 1: warmup "2-10 %", we take 5 %.
+    elif stage == "video2pose":
+        # Table 6 stage 2: cosine to 0.01 x, warmup 10 %, clip 1.0, no accumulation.
+        cfg.update(warmup_fraction=0.10, end_factor=0.01, clip_norm=1.0, grad_accum_steps=1)
+    elif stage == "cslr":
+        # sltunet example/train.sh: Adam(0.9, 0.998), lrate 1.0, warmup 4000,
+        # update_cycle 16, clip_grad_norm 0 (off); epsilon 1e-9 and the
+        # [0, 1] clamp are its defaults.
+        cfg.update(
+            name="adam",
+            schedule="noam",
+            b2=0.998,
+            eps=1e-9,
+            weight_decay=0.0,
+            clip_norm=0.0,
+            grad_accum_steps=16,
+        )
+    else:
+        raise ValueError(f"default_optim_config: unknown stage {stage!r}, expected one of {STAGES}")
+    return cfg
+
+
+def make_schedule(optim_cfg: ml_collections.ConfigDict, total_steps: int) -> optax.Schedule:
+    """The lr schedule named by ``optim_cfg.schedule`` (see module docstring)."""
+    name = optim_cfg.schedule
+    if name == "cosine":
+        return schedules.warmup_cosine(
+            optim_cfg.lr, total_steps, optim_cfg.warmup_fraction, optim_cfg.end_factor
+        )
+    if name == "noam":
+        return schedules.noam(
+            optim_cfg.noam_d_model,
+            optim_cfg.noam_warmup,
+            optim_cfg.noam_scale,
+            optim_cfg.min_lr,
+            optim_cfg.max_lr,
+        )
+    if name == "constant":
+        return optax.constant_schedule(optim_cfg.lr)
+    raise ValueError(f"config.optim.schedule={name!r}: expected 'cosine', 'noam' or 'constant'")
+
+
+def _matrices(params):
+    """Weight-decay mask: True for kernels/embeddings (ndim >= 2)."""
+    return jax.tree.map(lambda p: p.ndim >= 2, params)
+
+
+def make_optimizer(
+    optim_cfg: ml_collections.ConfigDict, total_steps: int
+) -> tuple[optax.GradientTransformation, optax.Schedule]:
+    """(transformation, schedule) for ``optim_cfg``.
+
+    chain(clip_by_global_norm, adam|adamw(schedule)), wrapped in
+    optax.MultiSteps when grad_accum_steps > 1: the wrapped optimizer then
+    returns zero updates for k - 1 micro-steps and applies the update of the
+    mean gradient on the k-th; clipping sees that mean gradient. The schedule
+    is indexed by the update count (MultiSteps' inner count), which the
+    trainer should use when it logs the learning rate.
+    """
+    schedule = make_schedule(optim_cfg, total_steps)
+    if optim_cfg.name == "adamw":
+        opt = optax.adamw(
+            schedule,
+            b1=optim_cfg.b1,
+            b2=optim_cfg.b2,
+            eps=optim_cfg.eps,
+            weight_decay=optim_cfg.weight_decay,
+            mask=_matrices if optim_cfg.decay_matrices_only else None,
+        )
+    elif optim_cfg.name == "adam":
+        if optim_cfg.weight_decay:
+            raise ValueError(
+                f"config.optim: name='adam' ignores weight_decay={optim_cfg.weight_decay}; "
+                "use name='adamw' or set weight_decay=0"
+            )
+        opt = optax.adam(schedule, b1=optim_cfg.b1, b2=optim_cfg.b2, eps=optim_cfg.eps)
+    else:
+        raise ValueError(f"config.optim.name={optim_cfg.name!r}: expected 'adamw' or 'adam'")
+    parts = []
+    if optim_cfg.clip_norm and optim_cfg.clip_norm > 0:
+        parts.append(optax.clip_by_global_norm(optim_cfg.clip_norm))
+    tx = optax.chain(*parts, opt)
+    k = int(optim_cfg.grad_accum_steps)
+    if k > 1:
+        tx = optax.MultiSteps(tx, every_k_schedule=k).gradient_transformation()
+    return tx, schedule

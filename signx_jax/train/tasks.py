@@ -1,0 +1,288 @@
+"""The stage-specific parts of training: one small ``Task`` per SignX stage.
+
+A task tells the generic loop (``signx_jax/train/loop.py``):
+  * ``features``: which inputs the batches carry (poses, rgb, latent);
+  * ``build_model`` and ``trainable`` (an NNX filter; everything else is frozen
+    or non-differentiable state);
+  * ``loss_fn(model, aux, batch, step) -> (loss, (metrics, aux_stats))``;
+  * ``init_aux`` / ``update_aux`` for state outside the model (pruning mask);
+  * ``eval_fn`` (compiled, per batch) and ``summarize_eval`` (host, per split).
+
+Stage 1 (SPEC section 3): L_text + L_word + L_contrast with scheduled
+teacher forcing. Stage 2 (section 4): masked per-stream MSE (eq. 14), plus an
+optional latent-matching term through the *frozen* stage-1 encoder, which
+pulls the video route's latents onto the pose route's. Stage 3 (section 5):
+CE + CTC + KD + Lipschitz with Algorithm 1 compilation, GlossAlign and
+adaptive pruning.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from flax import nnx
+
+from signx_jax import gloss_align, schema
+from signx_jax.models.pose2gloss import Pose2Gloss
+from signx_jax.train import losses
+
+
+def _targets(batch):
+    """labels [B, L] -> decoder targets (with EOS), mask, and BOS-shifted inputs."""
+    targets, mask = losses.append_eos(batch["labels"], batch["label_lengths"])
+    return targets, mask, losses.shift_right(targets)
+
+
+def _greedy_autoregressive(decode, batch_size: int, max_len: int) -> jax.Array:
+    """Greedy decoding by re-running a teacher-forced decoder on the prefix
+    buffer (fixed shapes, one compile). decode(tokens [B, L]) -> logits [B, L, V]."""
+    tokens = jnp.full((batch_size, max_len), schema.PAD_ID, jnp.int32).at[:, 0].set(schema.BOS_ID)
+
+    def body(t, tokens):
+        nxt = jnp.argmax(decode(tokens)[:, t], axis=-1).astype(jnp.int32)
+        return tokens.at[:, t + 1].set(nxt)
+
+    tokens = jax.lax.fori_loop(0, max_len - 1, body, tokens)
+    return tokens[:, 1:]
+
+
+def _ids_to_glosses(ids: np.ndarray, vocab) -> list[str]:
+    return vocab.decode([int(i) for i in ids if i >= 0]).split()
+
+
+def _wer_summary(outputs: list[dict], vocab, key: str) -> dict[str, float]:
+    refs, hyps = [], []
+    for out in outputs:
+        for valid, lab, n, hyp in zip(out["valid"], out["labels"], out["label_lengths"], out[key]):
+            if valid:
+                refs.append(_ids_to_glosses(lab[:n], vocab))
+                hyps.append(_ids_to_glosses(hyp, vocab))
+    from signx_jax import metrics as metrics_lib
+
+    result = metrics_lib.wer(refs, hyps)
+    return {"wer": 100.0 * result.wer, "num_sentences": float(len(refs))}
+
+
+class Pose2GlossTask:
+    name = "pose2gloss"
+    features = ("poses",)
+    trainable = nnx.Param
+
+    def __init__(self, cfg: ml_collections.ConfigDict, vocab_size: int):
+        self.cfg, self.vocab_size = cfg, vocab_size
+
+    def build_model(self, rngs: nnx.Rngs) -> nnx.Module:
+        return Pose2Gloss(self.cfg.model, self.vocab_size, rngs=rngs)
+
+    def init_aux(self):
+        return {}
+
+    def update_aux(self, aux, stats, step):
+        return aux
+
+    def loss_fn(self, model, aux, batch, step):
+        cfg = self.cfg.loss
+        z = model.encode(batch["poses"], batch["presence"], batch["frame_mask"], deterministic=False)
+        targets, tmask, tokens_in = _targets(batch)
+        ratio = losses.scheduled_teacher_forcing_ratio(
+            step, self.cfg.train.total_steps, cfg.teacher_forcing_start, cfg.teacher_forcing_end
+        )
+        first = model.decode(z, batch["frame_mask"], tokens_in, deterministic=False)
+        predicted = losses.shift_right(jnp.argmax(jax.lax.stop_gradient(first), -1))
+        rng = jax.random.fold_in(jax.random.key(self.cfg.seed), step)
+        mixed = losses.mix_decoder_inputs(rng, tokens_in, predicted, ratio)
+        logits = model.decode(z, batch["frame_mask"], mixed, deterministic=False)
+        l_text = losses.label_smoothed_ce(logits, targets, tmask, cfg.label_smoothing)
+        l_word = losses.word_matching_loss(logits, targets, tmask, model.embedding_matrix())
+        label_mask = jnp.arange(batch["labels"].shape[1])[None] < batch["label_lengths"][:, None]
+        zv, zt = model.contrastive_embeddings(z, batch["frame_mask"], batch["labels"], label_mask)
+        l_con = losses.info_nce(zv, zt, cfg.temperature, batch["valid"])
+        loss = cfg.text_weight * l_text + cfg.word_weight * l_word + cfg.contrast_weight * l_con
+        return loss, ({"l_text": l_text, "l_word": l_word, "l_contrast": l_con}, None)
+
+    def eval_fn(self, model, aux, batch):
+        z = model.encode(batch["poses"], batch["presence"], batch["frame_mask"], deterministic=True)
+        decode = lambda toks: model.decode(z, batch["frame_mask"], toks, deterministic=True)
+        hyp = _greedy_autoregressive(decode, z.shape[0], self.cfg.data.max_label_len + 1)
+        # Cut each hypothesis at its first EOS.
+        seen_eos = jnp.cumsum(hyp == schema.EOS_ID, axis=1) > 0
+        hyp = jnp.where(seen_eos, -1, hyp)
+        return {"hyp": hyp, **_passthrough(batch)}
+
+    def summarize_eval(self, outputs, vocab, target_vocab=None):
+        return _wer_summary(outputs, vocab, "hyp")
+
+
+def _passthrough(batch):
+    return {k: batch[k] for k in ("valid", "labels", "label_lengths", "index")}
+
+
+class Video2PoseModel(nnx.Module):
+    """Video2Pose plus the frozen stage-1 encoder it is trained against."""
+
+    def __init__(self, cfg, vocab_size: int, *, rngs: nnx.Rngs):
+        from signx_jax.models.video2pose import Video2Pose
+
+        self.video2pose = Video2Pose(cfg.model, rngs=rngs)
+        self.pose2gloss = Pose2Gloss(cfg.stage1_model, vocab_size, rngs=rngs)
+
+
+class Video2PoseTask:
+    name = "video2pose"
+    features = ("rgb", "poses")
+    # Only Video2Pose trains: stage 1 has no gradient and no optimizer state.
+    trainable = nnx.All(nnx.Param, nnx.PathContains("video2pose"))
+
+    def __init__(self, cfg: ml_collections.ConfigDict, vocab_size: int, stage1_params=None):
+        self.cfg, self.vocab_size, self.stage1_params = cfg, vocab_size, stage1_params
+
+    def build_model(self, rngs: nnx.Rngs) -> nnx.Module:
+        model = Video2PoseModel(self.cfg, self.vocab_size, rngs=rngs)
+        if self.stage1_params is not None:
+            nnx.update(model.pose2gloss, self.stage1_params)
+        return model
+
+    def init_aux(self):
+        return {}
+
+    def update_aux(self, aux, stats, step):
+        return aux
+
+    def _latents(self, model, batch, poses_hat):
+        frozen = model.pose2gloss
+        ones = jnp.ones_like(batch["presence"])
+        z_hat = frozen.encode(poses_hat, ones, batch["frame_mask"], deterministic=True)
+        z_ref = frozen.encode(batch["poses"], batch["presence"], batch["frame_mask"], deterministic=True)
+        return z_hat, jax.lax.stop_gradient(z_ref)
+
+    def loss_fn(self, model, aux, batch, step):
+        cfg = self.cfg.loss
+        poses_hat = model.video2pose(batch["rgb"], batch["frame_mask"], deterministic=False)
+        mse, per_stream = losses.masked_mse_per_stream(
+            poses_hat, batch["poses"], batch["presence"], batch["frame_mask"]
+        )
+        metrics = {f"mse_{k}": v for k, v in per_stream.items()}
+        loss = mse
+        if cfg.latent_weight:
+            z_hat, z_ref = self._latents(model, batch, poses_hat)
+            latent_mse = _masked_sq(z_hat - z_ref, batch["frame_mask"])
+            loss = loss + cfg.latent_weight * latent_mse
+            metrics["latent_mse"] = latent_mse
+        metrics["pose_mse"] = mse
+        return loss, (metrics, None)
+
+    def eval_fn(self, model, aux, batch):
+        poses_hat = model.video2pose(batch["rgb"], batch["frame_mask"], deterministic=True)
+        mse, _ = losses.masked_mse_per_stream(
+            poses_hat, batch["poses"], batch["presence"] & batch["valid"][:, None, None],
+            batch["frame_mask"],
+        )  # fmt: skip
+        z_hat, z_ref = self._latents(model, batch, poses_hat)
+        mask = batch["frame_mask"] & batch["valid"][:, None]
+        return {"pose_mse": mse, "latent_mse": _masked_sq(z_hat - z_ref, mask)}
+
+    def summarize_eval(self, outputs, vocab, target_vocab=None):
+        return {
+            k: float(np.mean([np.asarray(o[k]) for o in outputs])) for k in ("pose_mse", "latent_mse")
+        }
+
+
+def _masked_sq(diff, mask):
+    per_frame = jnp.mean(jnp.square(diff), axis=-1)
+    return jnp.sum(per_frame * mask) / jnp.maximum(jnp.sum(mask), 1)
+
+
+class CSLRTask:
+    name = "cslr"
+    features = ("latent",)
+    trainable = nnx.Param
+
+    def __init__(self, cfg: ml_collections.ConfigDict, vocab_size: int, class_counts=None):
+        self.cfg, self.vocab_size = cfg, vocab_size
+        counts = np.ones(vocab_size) if class_counts is None else np.asarray(class_counts, float)
+        self.class_weights = np.asarray(losses.inverse_frequency_weights(jnp.asarray(counts)))
+
+    def build_model(self, rngs: nnx.Rngs) -> nnx.Module:
+        from signx_jax.models.cslr import CSLR
+
+        return CSLR(self.cfg.model, self.vocab_size, rngs=rngs)
+
+    def init_aux(self):
+        dim = self.cfg.model.latent_dim
+        return {"prune_mask": jnp.ones((dim,), jnp.float32), "act_var": jnp.zeros((dim,), jnp.float32)}
+
+    def update_aux(self, aux, stats, step):
+        """Adaptive pruning: every K steps mask the dims with the lowest running
+        activation variance, keeping ``keep_dims`` (SPEC section 5)."""
+        p = self.cfg.pruning
+        if not p.enabled:
+            return aux
+        act_var = p.ema * aux["act_var"] + (1 - p.ema) * stats["act_var"]
+        tau = jnp.sort(act_var)[-p.keep_dims]  # dynamic threshold
+        due = ((step + 1) % p.every == 0) & (step + 1 >= p.start)
+        mask = jnp.where(due, (act_var >= tau).astype(jnp.float32), aux["prune_mask"])
+        return {"prune_mask": mask, "act_var": act_var}
+
+    def _frame_gloss(self, batch, out):
+        num_t = batch["latent"].shape[1]
+        from_spans = gloss_align.frames_from_spans(
+            batch["gloss_spans"], batch["labels"], batch["label_lengths"], num_t
+        )
+        log_probs = jax.nn.log_softmax(jax.lax.stop_gradient(out["ctc_logits"]).astype(jnp.float32))
+        from_ctc = gloss_align.frames_from_ctc(
+            log_probs, out["out_lengths"], batch["labels"], batch["label_lengths"], num_t,
+            blank=schema.BLANK_ID,
+        )  # fmt: skip
+        has_spans = jnp.any(batch["gloss_spans"][..., 0] >= 0, axis=1, keepdims=True)
+        frame_gloss = jnp.where(has_spans, from_spans, from_ctc)
+        return jnp.where(batch["frame_mask"], frame_gloss, -1)
+
+    def loss_fn(self, model, aux, batch, step):
+        cfg = self.cfg.loss
+        targets, tmask, tokens_in = _targets(batch)
+        out = model(batch["latent"], batch["frame_mask"], aux["prune_mask"], tokens_in, deterministic=False)
+        label_mask = jnp.arange(batch["labels"].shape[1])[None] < batch["label_lengths"][:, None]
+        ctc_per = losses.ctc(out["ctc_logits"], out["enc_mask"], batch["labels"], label_mask, schema.BLANK_ID)
+        l_ctc = jnp.sum(ctc_per * batch["valid"]) / jnp.maximum(jnp.sum(batch["valid"]), 1)
+        loss = cfg.ctc_weight * l_ctc
+        metrics = {"l_ctc": l_ctc}
+        if out.get("dec_logits") is not None:
+            l_ce = losses.label_smoothed_ce(out["dec_logits"], targets, tmask, cfg.label_smoothing)
+            loss = loss + cfg.ce_weight * l_ce
+            metrics["l_ce"] = l_ce
+        if out.get("teacher_logits") is not None and cfg.kd_weight:
+            frame_gloss = self._frame_gloss(batch, out)
+            l_teacher = losses.label_smoothed_ce(
+                out["teacher_logits"], jnp.maximum(frame_gloss, 0), frame_gloss >= 0, 0.0
+            )
+            l_kd = losses.kd_loss(
+                out["student_logits"], out["teacher_logits"], batch["frame_mask"], frame_gloss,
+                jnp.asarray(self.class_weights), cfg.kd_temperature,
+            )  # fmt: skip
+            loss = loss + cfg.kd_weight * (l_kd + l_teacher)
+            metrics.update(l_kd=l_kd, l_teacher=l_teacher)
+        if cfg.lipschitz_weight:
+            l_lip = losses.lipschitz_penalty(out["enc"], out["enc_mask"], cfg.lipschitz_bound)
+            loss = loss + cfg.lipschitz_weight * l_lip
+            metrics["l_lipschitz"] = l_lip
+        compiled = jax.lax.stop_gradient(out["compiled"]).astype(jnp.float32)
+        mask = batch["frame_mask"][..., None]
+        n = jnp.maximum(jnp.sum(mask), 1)
+        mean = jnp.sum(compiled * mask, axis=(0, 1)) / n
+        act_var = jnp.sum(jnp.square(compiled - mean) * mask, axis=(0, 1)) / n
+        metrics["kept_dims"] = jnp.sum(aux["prune_mask"])
+        return loss, (metrics, {"act_var": act_var})
+
+    def eval_fn(self, model, aux, batch):
+        out = model(batch["latent"], batch["frame_mask"], aux["prune_mask"], None, deterministic=True)
+        from signx_jax.decoding import ctc_greedy
+
+        hyp, _ = ctc_greedy(out["ctc_logits"], out["out_lengths"], blank=schema.BLANK_ID)
+        return {"hyp": hyp, "ctc_logits": out["ctc_logits"], "out_lengths": out["out_lengths"], **_passthrough(batch)}
+
+    def summarize_eval(self, outputs, vocab, target_vocab=None):
+        return _wer_summary(outputs, vocab, "hyp")

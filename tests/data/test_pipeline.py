@@ -1,0 +1,202 @@
+"""Grain pipelines: determinism, resume, per-process shards, eval pass, buckets."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from signx_jax import schema
+from signx_jax.data import pipeline, shards
+from signx_jax.data.vocab import Vocabulary
+from tests.data.factory import make_clips, make_latent
+
+BUCKETS = (8, 16, 32)
+N = 20
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory):
+    clips = make_clips(N, seed=3)
+    clips[4] = make_clips(1, seed=9, frames=30)[0]  # one clip longer than bucket 16
+    out = str(tmp_path_factory.mktemp("shards"))
+    shards.write_split(clips, out, "train", records_per_shard=6, pose_dtype="float32")
+    return clips, shards.open_split(out, "train"), Vocabulary.build(c["gloss"] for c in clips)
+
+
+def _train(split, **kw):
+    _, source, vocab = split
+    args = dict(batch_size=5, buckets=BUCKETS, seed=0, max_label_len=6, shard_index=0,
+                shard_count=1, read_threads=1)  # fmt: skip
+    return pipeline.make_train_iterator(source, vocab, **{**args, **kw})
+
+
+def _indices(iterator, num_batches):
+    return [next(iterator)["index"].tolist() for _ in range(num_batches)]
+
+
+def test_train_order_is_deterministic_per_seed(split):
+    a, b = _indices(_train(split), 8), _indices(_train(split), 8)  # two epochs
+    assert a == b
+    assert _indices(_train(split, seed=1), 8) != a
+    # Each epoch is a permutation, and consecutive epochs are shuffled differently.
+    flat = sum(a, [])
+    assert sorted(flat[:N]) == sorted(flat[N:]) == list(range(N))
+    assert flat[:N] != flat[N:]
+
+
+def test_train_resume_from_state_equals_uninterrupted(split):
+    reference = _train(split)
+    expected = _indices(reference, 7)
+    it = _train(split)
+    _indices(it, 3)
+    state = it.get_state()
+    resumed = _train(split)
+    resumed.set_state(state)
+    assert _indices(resumed, 4) == expected[3:]
+
+
+def test_two_processes_are_disjoint_and_complete_over_an_epoch(split):
+    per_process = []
+    for shard in range(2):
+        it = _train(split, shard_index=shard, shard_count=2)
+        epoch = sum(_indices(it, 2), [])  # 10 records per process = one epoch
+        assert len(set(epoch)) == 10
+        per_process.append(set(epoch))
+    assert not per_process[0] & per_process[1]
+    assert per_process[0] | per_process[1] == set(range(N))
+
+
+def test_batch_content_and_bucket_shapes(split):
+    clips, _, vocab = split
+    it = _train(split, batch_size=2, features=("poses", "rgb"), target_vocab=vocab)
+    seen_t = set()
+    for batch in itertools.islice(it, 10):
+        t = batch["poses"].shape[1]
+        seen_t.add(t)
+        assert t in BUCKETS and batch["rgb"].shape == (2, t, 16, 16, 3)
+        assert t == min(b for b in BUCKETS if b >= batch["lengths"].max())
+        assert batch["valid"].all()
+        for row, idx in enumerate(batch["index"]):
+            clip, n = clips[idx], batch["lengths"][row]
+            assert n == min(len(clip["presence"]), 32)
+            np.testing.assert_array_equal(batch["poses"][row, :n], schema.concat_poses(clip)[:n])
+            assert not batch["poses"][row, n:].any() and not batch["frame_mask"][row, n:].any()
+            assert batch["frame_mask"][row, :n].all()
+            np.testing.assert_array_equal(batch["presence"][row, :n], clip["presence"][:n])
+            np.testing.assert_array_equal(batch["rgb"][row, :n], clip["rgb"][:n])
+            ids = vocab.encode(clip["gloss"])
+            assert batch["labels"][row].tolist() == ids + [schema.PAD_ID] * (6 - len(ids))
+            assert batch["label_lengths"][row] == len(ids)
+            spans = batch["gloss_spans"][row]
+            np.testing.assert_array_equal(spans[: len(ids)], clip["gloss_spans"])
+            assert (spans[len(ids) :] == -1).all()
+            tgt = vocab.encode(clip["translation"])
+            assert batch["targets"][row, : len(tgt)].tolist() == tgt
+            assert batch["target_lengths"][row] == len(tgt)
+    assert len(seen_t) >= 2
+    assert {k: v.dtype for k, v in batch.items()} == {
+        "poses": np.float32, "presence": bool, "rgb": np.uint8, "frame_mask": bool,
+        "lengths": np.int32, "labels": np.int32, "label_lengths": np.int32,
+        "gloss_spans": np.int32, "valid": bool, "index": np.int64, "cropped": bool,
+        "targets": np.int32, "target_lengths": np.int32,
+    }  # fmt: skip
+
+
+def test_long_clips_are_cropped_or_rejected(split):
+    clips, source, vocab = split
+    args = dict(batch_size=4, buckets=(8, 16), max_label_len=6, shard_index=0, shard_count=1)
+    batches = list(pipeline.make_eval_iterator(source, vocab, **args))
+    assert all(b["poses"].shape[1] in (8, 16) for b in batches)
+    cropped = np.concatenate([b["index"][b["cropped"]] for b in batches])
+    expected = [i for i, c in enumerate(clips) if len(c["presence"]) > 16]
+    assert sorted(cropped.tolist()) == expected and 4 in expected
+    row = np.concatenate([b["lengths"] for b in batches])
+    assert row.max() == 16
+    with pytest.raises(ValueError, match="exceed the largest bucket 16"):
+        list(pipeline.make_eval_iterator(source, vocab, crop_long=False, **args))
+
+
+@pytest.mark.parametrize("shard_count", [1, 3])
+def test_eval_visits_every_record_once(split, shard_count):
+    _, source, vocab = split
+    seen, num_batches = [], set()
+    for shard in range(shard_count):
+        batches = list(
+            pipeline.make_eval_iterator(
+                source, vocab, batch_size=3, buckets=BUCKETS, max_label_len=6,
+                shard_index=shard, shard_count=shard_count,
+            )
+        )  # fmt: skip
+        num_batches.add(len(batches))
+        for b in batches:
+            assert b["poses"].shape[0] == 3
+            assert (b["index"][~b["valid"]] == -1).all()
+            assert not b["frame_mask"][~b["valid"]].any()
+            seen += b["index"][b["valid"]].tolist()
+    assert num_batches == {pipeline.num_eval_batches(N, 3, shard_count)}
+    assert sorted(seen) == list(range(N))
+
+
+def test_skipped_corrupt_records_become_invalid_rows(tmp_path):
+    clips = make_clips(6, seed=4, rgb=False)
+    out = str(tmp_path)
+    manifest = shards.write_split(clips, out, "dev", records_per_shard=6)
+    path = f"{out}/{manifest['shards'][0]['file']}"
+    with open(path, "r+b") as f:  # corrupt the last byte = record 5's data CRC
+        f.seek(-1, 2)
+        last = f.read(1)
+        f.seek(-1, 2)
+        f.write(bytes([last[0] ^ 1]))
+    source = shards.open_split(out, "dev", skip_corrupt=True)
+    vocab = Vocabulary.build(c["gloss"] for c in clips)
+    (batch,) = pipeline.make_eval_iterator(
+        source, vocab, batch_size=6, buckets=(32,), max_label_len=6, shard_index=0, shard_count=1
+    )
+    assert batch["valid"].tolist() == [True] * 5 + [False]
+
+
+def test_latent_pipeline():
+    rng = np.random.default_rng(0)
+    records = [make_latent(rng, i, dim=6) for i in range(7)]
+    vocab = Vocabulary.build(r["gloss"] for r in records)
+    it = pipeline.make_train_iterator(
+        records, vocab, batch_size=4, buckets=(16, 32), seed=1, features=("latent",),
+        max_label_len=4, shard_index=0, shard_count=1,
+    )  # fmt: skip
+    batch = next(it)
+    assert batch["latent"].shape[0] == 4 and batch["latent"].shape[2] == 6
+    assert "poses" not in batch and "presence" not in batch
+    for row, idx in enumerate(batch["index"]):
+        n = batch["lengths"][row]
+        np.testing.assert_array_equal(batch["latent"][row, :n], records[idx]["latent"])
+    with pytest.raises(ValueError, match="needs clip records"):
+        pipeline.make_train_iterator(
+            records, vocab, batch_size=4, buckets=(32,), seed=1, max_label_len=4,
+            shard_index=0, shard_count=1,
+        )  # fmt: skip
+
+
+def test_worker_process_matches_in_process_order(split):
+    """The source and map functions pickle into a Grain worker (one spawned process)."""
+    expected = _indices(_train(split), 3)
+    it = _train(split, worker_count=1)
+    try:
+        assert _indices(it, 3) == expected
+        assert it.get_state()  # checkpointable (resume is checked in-process above)
+    finally:
+        it.close()
+
+
+def test_long_label_sequences_are_truncated(split):
+    clips, source, vocab = split
+    (batch,) = pipeline.make_eval_iterator(
+        source, vocab, batch_size=N, buckets=(32,), max_label_len=2, shard_index=0, shard_count=1
+    )
+    for row, idx in enumerate(batch["index"]):
+        ids = vocab.encode(clips[idx]["gloss"])[:2]
+        assert batch["labels"][row].tolist() == ids + [0] * (2 - len(ids))
+        assert batch["label_lengths"][row] == len(ids)
+        np.testing.assert_array_equal(
+            batch["gloss_spans"][row, : len(ids)], clips[idx]["gloss_spans"][:2]
+        )
+    assert batch["label_lengths"].max() == 2

@@ -1,0 +1,407 @@
+"""Decoding against brute force: CTC path enumeration and exhaustive sequence search."""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from signx_jax.decoding import (
+    CTCPrefixScorer,
+    attention_beam_search,
+    ctc_greedy,
+    ctc_prefix_advance,
+    ctc_prefix_beam_search,
+    ctc_prefix_init,
+    ctc_prefix_scores,
+    rescore_nbest,
+    sample,
+)
+
+# ----------------------------------------------------------------------------- brute force
+
+
+def collapse(path, blank):
+    out, prev = [], None
+    for c in path:
+        if c != prev and c != blank:
+            out.append(int(c))
+        prev = c
+    return tuple(out)
+
+
+def ctc_brute_force(log_probs, blank):
+    """{label sequence: log p} by enumerating all V**T alignments of [T, V]."""
+    num_frames, vocab = log_probs.shape
+    acc = {}
+    symbols = [v for v in range(vocab) if np.isfinite(log_probs[:, v]).any()]
+    for path in itertools.product(symbols, repeat=num_frames):
+        lp = sum(float(log_probs[t, c]) for t, c in enumerate(path))
+        acc.setdefault(collapse(path, blank), []).append(lp)
+    return {k: float(np.logaddexp.reduce(v)) for k, v in acc.items()}
+
+
+def decoded(tokens, lengths, scores):
+    """[K, L] beams -> {tuple: score} of the finite ones."""
+    out = {}
+    for row, n, s in zip(np.asarray(tokens), np.asarray(lengths), np.asarray(scores)):
+        if np.isfinite(s):
+            seq = tuple(int(x) for x in row[:n])
+            assert seq not in out, f"duplicate beam {seq}"
+            assert (row[n:] == -1).all()
+            out[seq] = float(s)
+    return out
+
+
+def random_log_probs(seed, shape, scale=2.0):
+    rng = np.random.default_rng(seed)
+    return np.asarray(jax.nn.log_softmax(scale * rng.normal(size=shape), axis=-1))
+
+
+# ----------------------------------------------------------------------------- CTC greedy
+
+
+def test_ctc_greedy_hand_computed():
+    blank = 4
+    path = [[1, 1, 4, 1, 2, 2, 4, 3], [4, 4, 4, 4, 4, 4, 4, 4], [3, 3, 3, 4, 3, 0, 0, 0]]
+    logits = jax.nn.one_hot(jnp.array(path), 6) * 5.0
+    tokens, lengths = ctc_greedy(logits, jnp.array([8, 8, 5]), blank=blank)
+    np.testing.assert_array_equal(lengths, [4, 0, 2])
+    np.testing.assert_array_equal(tokens[0], [1, 1, 2, 3, -1, -1, -1, -1])
+    np.testing.assert_array_equal(tokens[1], [-1] * 8)
+    np.testing.assert_array_equal(tokens[2], [3, 3, -1, -1, -1, -1, -1, -1])  # frames >= 5 ignored
+
+
+# ----------------------------------------------------------------------------- CTC prefix beam
+
+
+def test_prefix_beam_equals_exhaustive_alignment_enumeration():
+    # T=4, 3 non-blank symbols: at most 121 prefixes, so beam 128 never prunes
+    # and every prefix score must equal the sum over its alignments.
+    lp = random_log_probs(0, (3, 4, 4))
+    lengths = np.array([4, 4, 3])
+    tokens, lens, scores = ctc_prefix_beam_search(
+        jnp.asarray(lp), jnp.asarray(lengths), beam=128, blank=0, max_len=4
+    )
+    for b in range(3):
+        brute = ctc_brute_force(lp[b, : lengths[b]], blank=0)
+        got = decoded(tokens[b], lens[b], scores[b])
+        assert set(got) == set(brute)
+        for seq, s in brute.items():
+            assert got[seq] == pytest.approx(s, abs=1e-5)
+        best = max(brute, key=brute.get)
+        assert tuple(np.asarray(tokens[b, 0, : lens[b, 0]])) == best
+
+
+def optax_log_prob(lp, lengths, tokens, lens, blank):
+    """log p(y|x) = -optax.ctc_loss for tokens [N, L] (-1 padded) against lp [N, T, V]."""
+    num_frames, max_len = lp.shape[1], tokens.shape[1]
+    label_pad = (jnp.arange(max_len)[None] >= lens[:, None]).astype(jnp.float32)
+    logit_pad = (jnp.arange(num_frames)[None] >= lengths[:, None]).astype(jnp.float32)
+    labels = jnp.where(label_pad > 0, 0, tokens)
+    return -optax.ctc_loss(lp, logit_pad, labels, label_pad, blank_id=blank)
+
+
+@pytest.mark.parametrize("beam,prune", [(364, None), (6, 3)], ids=["exact", "pruned"])
+def test_prefix_beam_scores_versus_minus_optax_ctc_loss(beam, prune):
+    # T=5 and 3 non-blank symbols: 364 prefixes, so beam 364 without pruning
+    # is exact and must equal -ctc_loss; a pruned search drops alignments
+    # through discarded prefixes, so its scores are lower bounds.
+    lp = jnp.asarray(random_log_probs(1, (2, 5, 4), scale=3.0))
+    lengths = jnp.array([5, 4])
+    tokens, lens, scores = ctc_prefix_beam_search(
+        lp, lengths, beam=beam, blank=3, prune_top_k=prune, max_len=5
+    )
+    keep = np.isfinite(np.asarray(scores))
+    want = optax_log_prob(
+        jnp.repeat(lp, beam, axis=0),
+        jnp.repeat(lengths, beam),
+        tokens.reshape(-1, 5),
+        lens.reshape(-1),
+        blank=3,
+    ).reshape(2, beam)
+    if prune is None:
+        np.testing.assert_allclose(scores[keep], want[keep], rtol=1e-5, atol=1e-5)
+    else:
+        assert np.all(np.asarray(scores)[keep] <= np.asarray(want)[keep] + 1e-5)
+
+
+def test_prefix_beam_ignores_padded_frames_and_full_pruning_is_no_pruning():
+    lp = random_log_probs(2, (2, 9, 6))
+    trunc = ctc_prefix_beam_search(
+        jnp.asarray(lp[:, :6]), jnp.array([6, 6]), beam=4, blank=4, max_len=9
+    )
+    padded = ctc_prefix_beam_search(
+        jnp.asarray(lp), jnp.array([6, 6]), beam=4, blank=4, prune_top_k=6, max_len=9
+    )
+    for a, b in zip(trunc, padded):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_prefix_beam_one_equals_greedy_on_peaky_posteriors():
+    # With one symbol of probability 1 - 1e-4 per frame all mass sits on the
+    # greedy path, so beam 1 must return its collapse (repeats, blanks and
+    # blank-separated repeats included).
+    rng = np.random.default_rng(3)
+    best = rng.integers(0, 5, size=(16, 10))
+    best[:, 3] = best[:, 2]  # force repeats
+    probs = np.full((16, 10, 5), 1e-4 / 4)
+    np.put_along_axis(probs, best[..., None], 1 - 1e-4, axis=-1)
+    lp = jnp.log(jnp.asarray(probs))
+    g_tok, g_len = ctc_greedy(lp, jnp.full((16,), 10), blank=4)
+    b_tok, b_len, _ = ctc_prefix_beam_search(lp, jnp.full((16,), 10), beam=1, blank=4, max_len=10)
+    np.testing.assert_array_equal(b_len[:, 0], g_len)
+    np.testing.assert_array_equal(b_tok[:, 0], g_tok)
+
+
+def test_prefix_beam_one_differs_from_greedy_where_prefix_merging_matters():
+    # Greedy best path: a, blank, a -> "a a". Prefix "a" collects more mass
+    # (0.95 * 0.45 + 0.45 * 0.5 = 0.6525 vs 0.5 * 0.5 = 0.25 for "a a" at
+    # frame 3), so beam 1 (and the exhaustive optimum) keep "a".
+    a, x, blank = 0, 1, 2
+    probs = np.zeros((1, 3, 3))
+    probs[0, 0] = [1.0 - 2e-6, 1e-6, 1e-6]
+    probs[0, 1, [blank, a, x]] = [0.5, 0.45, 0.05]
+    probs[0, 2, [a, blank, x]] = [0.5, 0.45, 0.05]
+    lp = jnp.log(jnp.asarray(probs))
+    g_tok, g_len = ctc_greedy(lp, jnp.array([3]), blank=blank)
+    b_tok, b_len, _ = ctc_prefix_beam_search(lp, jnp.array([3]), beam=1, blank=blank, max_len=3)
+    assert list(np.asarray(g_tok[0, : g_len[0]])) == [a, a]
+    assert list(np.asarray(b_tok[0, 0, : b_len[0, 0]])) == [a]
+    brute = ctc_brute_force(np.asarray(lp[0]), blank)
+    assert max(brute, key=brute.get) == (a,)
+
+
+# ----------------------------------------------------------------------------- tiny decoder
+
+
+class TinyDecoder:
+    """Random-table decoder whose logits depend on the source row and the whole history.
+
+    The state is a token history [N, max_len] (a stand-in for a KV cache) and
+    a source id [N], so a beam search that reorders state rows wrongly gives
+    wrong scores.
+    """
+
+    def __init__(self, seed, vocab, max_len, sources=3, src_len=5):
+        keys = jax.random.split(jax.random.key(seed), 3)
+        self.vocab, self.max_len = vocab, max_len
+        self.hist_w = 1.5 * jax.random.normal(keys[0], (max_len, vocab, vocab))
+        self.src_w = 1.5 * jax.random.normal(keys[1], (sources, vocab))
+        self.att_w = 2.0 * jax.random.normal(keys[2], (max_len, vocab, src_len))
+
+    def init(self, src):
+        return {"hist": jnp.full((src.shape[0], self.max_len), -1, jnp.int32), "src": src}
+
+    def step(self, state, tokens, t):
+        hist = state["hist"].at[:, t].set(tokens)
+        onehot = jax.nn.one_hot(hist, self.vocab)  # -1 -> zero row
+        logits = jnp.einsum("npv,pvw->nw", onehot, self.hist_w) + self.src_w[state["src"]]
+        attn = jax.nn.softmax(jnp.einsum("npv,pvs->ns", onehot, self.att_w), axis=-1)
+        return logits, attn, {"hist": hist, "src": state["src"]}
+
+
+def all_sequences(vocab, max_len, eos):
+    """Every output: EOS-terminated of length <= max_len, or max_len without EOS."""
+    symbols = [v for v in range(vocab) if v != eos]
+    out = []
+    for n in range(max_len):
+        out += [s + (eos,) for s in itertools.product(symbols, repeat=n)]
+    return out + list(itertools.product(symbols, repeat=max_len))
+
+
+def exhaustive_scores(dec, src, seqs, *, bos, alpha, lp_alpha, rep):
+    """Algorithm-3 score of each sequence, computed row-wise without search."""
+    n, length = len(seqs), dec.max_len
+    state = dec.init(jnp.full((n,), src, jnp.int32))
+    padded = np.array([list(s) + [0] * (length - len(s)) for s in seqs])
+    lens = np.array([len(s) for s in seqs])
+    total = np.zeros(n)
+    seen = np.zeros((n, dec.vocab), bool)
+    prev = np.full(n, bos)
+    for t in range(length):
+        logits, attn, state = dec.step(state, jnp.asarray(prev), t)
+        logits = np.asarray(logits, np.float64)
+        logits = np.where(seen, np.where(logits < 0, logits * rep, logits / rep), logits)
+        logp = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
+        a = np.asarray(attn, np.float64)
+        ent = -(a * np.log(a)).sum(1)
+        step = logp[np.arange(n), padded[:, t]] - alpha * ent
+        total += np.where(t < lens, step, 0.0)
+        seen[np.arange(n), padded[:, t]] |= t < lens
+        prev = padded[:, t]
+    return total / ((5.0 + lens) / 6.0) ** lp_alpha
+
+
+def strip_eos(seq, eos):
+    return seq[:-1] if seq and seq[-1] == eos else seq
+
+
+@pytest.mark.parametrize(
+    "alpha,lp_alpha,rep", [(0.0, 0.0, 1.0), (0.7, 1.0, 1.8)], ids=["plain", "penalties"]
+)
+def test_attention_beam_equals_exhaustive_search(alpha, lp_alpha, rep):
+    vocab, max_len, bos, eos, beam = 4, 3, 1, 2, 48
+    dec = TinyDecoder(0, vocab, max_len)
+    seqs = all_sequences(vocab, max_len, eos)  # 40 < beam: nothing is pruned
+    srcs = jnp.repeat(jnp.arange(2), beam)
+    tokens, lens, scores = attention_beam_search(
+        dec.step,
+        dec.init(srcs),
+        batch=2,
+        beam=beam,
+        max_len=max_len,
+        bos=bos,
+        eos=eos,
+        entropy_alpha=alpha,
+        length_penalty=lp_alpha,
+        repetition_penalty=rep,
+    )
+    for b in range(2):
+        want = exhaustive_scores(dec, b, seqs, bos=bos, alpha=alpha, lp_alpha=lp_alpha, rep=rep)
+        want = {strip_eos(s, eos): float(w) for s, w in zip(seqs, want)}
+        got = decoded(tokens[b], lens[b], scores[b])
+        assert set(got) == set(want)
+        for seq, w in want.items():
+            assert got[seq] == pytest.approx(w, abs=1e-4)
+        assert tuple(np.asarray(tokens[b, 0, : lens[b, 0]])) == max(want, key=want.get)
+
+
+def test_attention_beam_batched_equals_one_by_one_and_reorders_state():
+    vocab, max_len, beam = 6, 5, 3
+    dec = TinyDecoder(1, vocab, max_len)
+    run = jax.jit(
+        lambda src, batch: attention_beam_search(
+            dec.step, dec.init(src), batch=batch, beam=beam, max_len=max_len, entropy_alpha=0.3
+        ),
+        static_argnums=1,
+    )
+    batched = run(jnp.repeat(jnp.arange(3), beam), 3)
+    for b in range(3):
+        single = run(jnp.full((beam,), b), 1)
+        for x, y in zip(batched, single):
+            np.testing.assert_allclose(x[b], y[0], rtol=1e-5)
+    # Scores recomputed from scratch for the returned beams (catches bad reordering).
+    for b in range(3):
+        seqs = []
+        for row, n in zip(np.asarray(batched[0][b]), np.asarray(batched[1][b])):
+            seq = tuple(int(x) for x in row[:n])
+            seqs.append(seq + (2,) if n < max_len else seq)
+        want = exhaustive_scores(dec, b, seqs, bos=1, alpha=0.3, lp_alpha=0.0, rep=1.0)
+        np.testing.assert_allclose(batched[2][b], want, rtol=1e-4)
+
+
+# ----------------------------------------------------------------------------- joint CTC/attention
+
+
+def prefix_brute_force(log_probs, blank, prefix):
+    """Sum of p(y) over label sequences y starting with ``prefix``."""
+    full = ctc_brute_force(log_probs, blank)
+    hits = [v for k, v in full.items() if k[: len(prefix)] == tuple(prefix)]
+    return float(np.logaddexp.reduce(hits)) if hits else -np.inf
+
+
+def test_ctc_prefix_scores_equal_brute_force_prefix_probabilities():
+    vocab, blank, eos = 6, 4, 2
+    lp = random_log_probs(4, (1, 4, vocab))
+    scorer = CTCPrefixScorer(jnp.asarray(lp), jnp.array([4]), blank=blank)
+    state = ctc_prefix_init(scorer, beam=1)
+    full = ctc_brute_force(lp[0], blank)
+    prefix = []
+    for token in [3, 3, 5]:  # includes a repeat that needs a blank in between
+        psi = np.asarray(ctc_prefix_scores(scorer, state))[0, 0]
+        for c in [3, 5]:
+            assert psi[c] == pytest.approx(prefix_brute_force(lp[0], blank, prefix + [c]), abs=1e-5)
+        assert psi[eos] == pytest.approx(full.get(tuple(prefix), -np.inf), abs=1e-5)
+        assert np.isneginf(psi[[0, 1, blank]]).all()
+        state = ctc_prefix_advance(
+            scorer, state, jnp.zeros((1, 1), jnp.int32), jnp.full((1, 1), token), jnp.asarray(psi[token]).reshape(1, 1)
+        )
+        prefix.append(token)
+
+
+def joint_run(dec, scorer, weight, beam, max_len):
+    return attention_beam_search(
+        dec.step,
+        dec.init(jnp.zeros((beam,), jnp.int32)),
+        batch=1,
+        beam=beam,
+        max_len=max_len,
+        ctc_scorer=scorer,
+        ctc_weight=weight,
+    )
+
+
+def test_joint_lambda_zero_is_attention_and_one_is_ctc_and_between_mixes():
+    vocab, max_len, blank, eos, beam = 6, 3, 4, 2, 160
+    dec = TinyDecoder(2, vocab, max_len, sources=1)
+    # CTC head that never emits <pad>, <s>, </s>; T=2 frames: <= 2 symbols.
+    logits = np.random.default_rng(5).normal(size=(1, 2, vocab)) * 2
+    logits[..., [0, 1, eos]] = -np.inf
+    lp = np.asarray(jax.nn.log_softmax(logits, axis=-1))
+    scorer = CTCPrefixScorer(jnp.asarray(lp), jnp.array([2]), blank=blank)
+    att = joint_run(dec, None, 0.0, beam, max_len)
+    zero = joint_run(dec, scorer, 0.0, beam, max_len)
+    for x, y in zip(att, zero):
+        np.testing.assert_array_equal(x, y)
+
+    ctc_brute = ctc_brute_force(lp[0], blank)
+    one = decoded(*(x[0] for x in joint_run(dec, scorer, 1.0, beam, max_len)))
+    assert one == pytest.approx(ctc_brute, abs=1e-5)
+
+    seqs = all_sequences(vocab, max_len, eos)
+    att_scores = exhaustive_scores(dec, 0, seqs, bos=1, alpha=0.0, lp_alpha=0.0, rep=1.0)
+    att_scores = {strip_eos(s, eos): a for s, a in zip(seqs, att_scores)}
+    mixed = decoded(*(x[0] for x in joint_run(dec, scorer, 0.3, beam, max_len)))
+    assert set(mixed) == set(ctc_brute)  # every other sequence is CTC-impossible
+    for seq, s in mixed.items():
+        assert s == pytest.approx(0.3 * ctc_brute[seq] + 0.7 * att_scores[seq], abs=1e-4)
+
+
+def test_rescore_nbest_lambda_extremes():
+    lp = random_log_probs(6, (1, 5, 6))
+    tokens = jnp.array([[[3, 5, -1], [5, -1, -1], [3, 3, 5]]])
+    lens = jnp.array([[2, 1, 3]])
+    att = jnp.array([[-1.0, -2.0, -3.0]])
+    brute = ctc_brute_force(lp[0], 4)
+    ctc = [brute[(3, 5)], brute[(5,)], brute[(3, 3, 5)]]
+    _, _, s0 = rescore_nbest(tokens, lens, att, jnp.asarray(lp), jnp.array([5]), ctc_weight=0.0)
+    np.testing.assert_allclose(s0[0], [-1.0, -2.0, -3.0])
+    t1, _, s1 = rescore_nbest(tokens, lens, att, jnp.asarray(lp), jnp.array([5]), ctc_weight=1.0)
+    np.testing.assert_allclose(s1[0], sorted(ctc, reverse=True), rtol=1e-5)
+    _, _, sh = rescore_nbest(tokens, lens, att, jnp.asarray(lp), jnp.array([5]), ctc_weight=0.5)
+    want = sorted([0.5 * c + 0.5 * a for c, a in zip(ctc, [-1.0, -2.0, -3.0])], reverse=True)
+    np.testing.assert_allclose(sh[0], want, rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------- sampling
+
+
+def test_sampling_greedy_top_k_and_distribution():
+    vocab, max_len, n = 6, 4, 4000
+    dec = TinyDecoder(3, vocab, max_len, sources=1)
+    src = jnp.zeros((n,), jnp.int32)
+    key = jax.random.key(0)
+    g_tok, g_len, _ = sample(dec.step, dec.init(src[:2]), batch=2, max_len=max_len, temperature=0.0, rng=key)
+    k_tok, k_len, _ = sample(dec.step, dec.init(src[:2]), batch=2, max_len=max_len, top_k=1, rng=key)
+    b_tok, b_len, _ = attention_beam_search(dec.step, dec.init(src[:1]), batch=1, beam=1, max_len=max_len)
+    np.testing.assert_array_equal(g_tok, k_tok)
+    np.testing.assert_array_equal(g_tok[0], b_tok[0, 0])
+
+    toks, lens, logp = sample(dec.step, dec.init(src), batch=n, max_len=max_len, rng=key)
+    first_logits, _, _ = dec.step(dec.init(src[:1]), jnp.array([1]), 0)
+    p = np.asarray(jax.nn.softmax(first_logits[0]))
+    first = np.where(lens > 0, toks[:, 0], 2)  # empty output means EOS came first
+    freq = np.bincount(np.asarray(first), minlength=vocab) / n
+    assert np.all(np.abs(freq - p) <= 4 * np.sqrt(p * (1 - p) / n) + 1e-3), (freq, p)
+    assert np.all(np.asarray(logp) <= 0)
+
+    nucleus_toks, nucleus_lens, _ = sample(
+        dec.step, dec.init(src[:500]), batch=500, max_len=max_len, top_p=0.5, rng=key
+    )
+    order = np.argsort(-p)
+    keep = order[: np.searchsorted(np.cumsum(p[order]), 0.5) + 1]
+    first = np.where(nucleus_lens > 0, nucleus_toks[:, 0], 2)
+    assert set(np.asarray(first).tolist()) <= set(keep.tolist())
