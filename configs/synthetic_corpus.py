@@ -1,6 +1,6 @@
 """Config of the embedded synthetic signing corpus (SPEC section 9).
 
-Generate the default demo corpus (built-in grammar, ~1000 clips, < 1 min)::
+Generate the default demo corpus (built-in grammar, 720 clips, ~30 s on 2 cores)::
 
   python -m data_pipelines.synthetic generate --out /tmp/signx_synth
   python -m data_pipelines.synthetic generate --out /tmp/signx_synth \
@@ -12,7 +12,9 @@ frequencies of PHOENIX-2014T; part of train is held out as test)::
   python -m data_pipelines.synthetic generate --out /tmp/synth_phx --glosses phoenix2014t
 
 ``arg`` selects a preset: ``None``/``"default"`` (demo), ``"tiny"`` (tests and
-laptops), ``"phoenix2014t"`` (the real text side, all sentences).
+laptops), ``"phoenix2014t"`` (the real text side, every sentence, poses only;
+add ``--config.rgb=True`` for frames). With ``--glosses`` and the default
+preset, the first num_train / num_dev / num_test sentences are used.
 """
 
 from __future__ import annotations
@@ -36,9 +38,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.min_sentence_glosses = 2  # built-in grammar only
     c.max_sentence_glosses = 6
     # Clips per split; -1 = one clip per STM sentence (built-in grammar: required > 0).
-    c.num_train = 1000
-    c.num_dev = 100
-    c.num_test = 100
+    c.num_train = 600
+    c.num_dev = 60
+    c.num_test = 60
 
     # --- signers (disjoint across splits) ---------------------------------
     c.num_signers = ml_collections.ConfigDict({"train": 8, "dev": 2, "test": 2})
@@ -54,11 +56,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.fps = 25.0
     c.min_sign_frames = 6  # nominal prototype duration range
     c.max_sign_frames = 20
-    c.min_transition_frames = 2  # co-articulation between two signs
-    c.max_transition_frames = 5
+    c.min_transition_frames = 3  # co-articulation between two signs
+    c.max_transition_frames = 6
     c.min_rest_frames = 2  # rest pose held before / after the sentence
     c.max_rest_frames = 5
-    c.rest_transition_frames = 4  # rest pose <-> first / last sign
+    c.rest_transition_frames = 8  # rest pose <-> first / last sign
     c.coarticulation_sigma = 1.0  # Gaussian smoothing (frames) blending sign edges
     c.tremor_sigma = 0.004  # metres of slow articulator wobble per frame
 
@@ -105,5 +107,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         c.glosses = "phoenix2014t"
         c.dataset = "synthetic_phoenix2014t"
         c.num_train, c.num_dev, c.num_test = -1, -1, -1
+        c.rgb = False  # ~7,600 clips of ~170 frames: RGB would take ~15 GB
         return c
     raise ValueError(f"configs/synthetic_corpus.py: unknown preset {arg!r}")

@@ -4,7 +4,9 @@
 #   export SIGNX_TPU_NAME=signx-v5e SIGNX_TPU_ZONE=us-west4-a SIGNX_TPU_TYPE=v5litepod-16
 #   launch/tpu_run.sh create                  # TPU VM (or --queued resource), reused if it exists
 #   launch/tpu_run.sh setup                   # code + venv + requirements on every worker
-#   launch/tpu_run.sh run -- python -m signx_jax.train.main --config configs/phoenix2014t_cslr.py
+#   launch/tpu_run.sh run -- python -m signx_jax.train.main \
+#     --config configs/phoenix2014t_cslr.py:base --workdir gs://BUCKET/phx/stage3 \
+#     --config.data.latent_dir=gs://BUCKET/phoenix2014t_latents/video
 #   launch/tpu_run.sh status                  # TPU state, and per worker: running? last log line
 #   launch/tpu_run.sh logs                    # -> ./runs/<run>/worker-<i>.log
 #   launch/tpu_run.sh stop                    # stop the training on all workers (TPU stays)
@@ -13,6 +15,8 @@
 # `run` starts the same command on all workers, detached (it survives a dropped ssh):
 # worker i writes <dir>/runs/<run>/worker-<i>.log, .pid and, when done, .exit. It
 # exports SIGNX_DISTRIBUTED=tpu, so signx_jax.distributed.initialize() joins the slice.
+# On a pod, give --workdir a bucket (gs://...): every worker writes its part of each
+# checkpoint, and a restore must see all of them.
 # `setup` ships this checkout (tracked + untracked, not ignored files) as a tarball, or
 # with --repo clones a git URL at --ref; then installs requirements.txt and the
 # matching jax[tpu] into <dir>/.venv with uv (TPU images ship Python 3.10).
@@ -41,6 +45,8 @@
 #   --dry-run                 print each gcloud command, one per line, run nothing
 #                             [SIGNX_DRY_RUN=1]
 #   -h, --help                this text
+# Switches also take a value (--spot=false) to override their variable. To pass
+# variables to the training, start its command with env: -- env XLA_FLAGS=... python ...
 # ssh/scp to all workers at once needs your key in an agent first:
 #   ssh-add ~/.ssh/google_compute_engine
 set -euo pipefail
@@ -82,27 +88,34 @@ while [[ $# -gt 0 ]]; do
   arg="$1"
   shift
   # Accept --flag=value as well as --flag value.
+  inline=0
   if [[ $arg == --*=* ]]; then
     set -- "${arg#*=}" "$@"
     arg="${arg%%=*}"
+    inline=1
   fi
+  # Switches: --spot sets 1, --spot=false/0 clears (to override SIGNX_TPU_SPOT=1).
+  on=1
+  case "$arg" in
+    --queued | --spot | --foreground | --dry-run) ((inline == 0)) || { on="$1" && shift; } ;;
+  esac
   case "$arg" in
     --name) name="${1:?--name needs a value}" && shift ;;
     --zone) zone="${1:?--zone needs a value}" && shift ;;
     --project) project="${1:?--project needs a value}" && shift ;;
     --accelerator-type) accelerator_type="${1:?--accelerator-type needs a value}" && shift ;;
     --version) runtime="${1:?--version needs a value}" && shift ;;
-    --queued) queued=1 ;;
-    --spot) spot=1 ;;
+    --queued) queued="$on" ;;
+    --spot) spot="$on" ;;
     --wait-minutes) wait_minutes="${1:?--wait-minutes needs a value}" && shift ;;
     --repo) repo_url="${1:?--repo needs a URL}" && shift ;;
     --ref) repo_ref="${1:?--ref needs a value}" && shift ;;
     --dir) remote_dir="${1:?--dir needs a value}" && shift ;;
     --python) python_version="${1:?--python needs a version}" && shift ;;
     --run-name) run_name="${1:?--run-name needs a value}" && shift ;;
-    --foreground) foreground=1 ;;
+    --foreground) foreground="$on" ;;
     --workers) workers="${1:?--workers needs a number}" && shift ;;
-    --dry-run) dry_run=1 ;;
+    --dry-run) dry_run="$on" ;;
     -h | --help) usage && exit 0 ;;
     --) train_cmd=("$@") && break ;;
     -*) die "unknown option '$arg'" ;;
@@ -116,6 +129,7 @@ done
 [[ -n $subcommand ]] || die "missing subcommand: create, setup, run, status, stop, delete or logs"
 [[ -n $name ]] || die "missing --name (or SIGNX_TPU_NAME)"
 [[ -n $zone ]] || die "missing --zone (or SIGNX_TPU_ZONE)"
+[[ -z $repo_ref || -n $repo_url ]] || die "--ref (SIGNX_REPO_REF) needs --repo (SIGNX_REPO_URL)"
 [[ $wait_minutes =~ ^[0-9]+$ ]] || die "--wait-minutes must be a whole number, got '$wait_minutes'"
 [[ -z $workers || $workers =~ ^[1-9][0-9]*$ ]] || die "--workers must be >= 1, got '$workers'"
 run_name="${run_name:-$name}"

@@ -61,6 +61,11 @@ class Checkpointer:
         )
         options = ocp.CheckpointManagerOptions(
             preservation_policy=policy,
+            # Orbax writes metrics to disk only when best_fn is set; without
+            # them a restarted run would see metric-less checkpoints, BestN
+            # would delete the old best five, and best_steps() would be empty.
+            best_fn=lambda m: m[metric],
+            best_mode="min",
             enable_async_checkpointing=async_save,
             read_only=read_only,
             create=not read_only,

@@ -185,6 +185,11 @@ def initialize(
 
 
 def _initialize_slurm() -> None:
+    missing = [v for v in _SLURM_ENV_VARS if v not in os.environ]
+    if missing:  # only possible with SIGNX_DISTRIBUTED=slurm outside srun
+        raise ValueError(
+            f"signx_jax.distributed: SLURM mode needs {', '.join(missing)}; run under srun"
+        )
     tasks = _env_int("SLURM_NTASKS") or 1
     nodes = _env_int("SLURM_STEP_NUM_NODES") or _env_int("SLURM_NNODES") or 1
     log.info("signx_jax.distributed: SLURM job %s, %d tasks", os.environ["SLURM_JOB_ID"], tasks)

@@ -73,7 +73,7 @@ def _viterbi_one(log_probs, length, labels, label_length, blank):
 
     def back_step(s, inputs):
         t, back = inputs
-        prev = jnp.where(t < length, s - back, s)
+        prev = jnp.where(t < length, s - back[s], s)
         return prev, s
 
     # backs[t-1] maps state at t to state at t-1; walk from the end.

@@ -1,5 +1,6 @@
 """Decoding against brute force: CTC path enumeration and exhaustive sequence search."""
 
+import functools
 import itertools
 
 import jax
@@ -8,17 +9,25 @@ import numpy as np
 import optax
 import pytest
 
-from signx_jax.decoding import (
-    CTCPrefixScorer,
-    attention_beam_search,
-    ctc_greedy,
-    ctc_prefix_advance,
-    ctc_prefix_beam_search,
-    ctc_prefix_init,
-    ctc_prefix_scores,
-    rescore_nbest,
-    sample,
+from signx_jax import decoding
+from signx_jax.decoding import CTCPrefixScorer, ctc_greedy, ctc_prefix_beam_search
+
+# Jitted once per configuration: step_fn (a bound method) and the options are static.
+attention_beam_search = jax.jit(
+    decoding.attention_beam_search,
+    static_argnames=(
+        "step_fn", "batch", "beam", "max_len", "bos", "eos", "entropy_alpha",
+        "length_penalty", "repetition_penalty", "ctc_weight",
+    ),
+)  # fmt: skip
+sample = jax.jit(
+    decoding.sample,
+    static_argnames=("step_fn", "batch", "max_len", "temperature", "top_k", "top_p", "bos", "eos"),
 )
+ctc_prefix_init = jax.jit(decoding.ctc_prefix_init, static_argnames="beam")
+ctc_prefix_scores = jax.jit(decoding.ctc_prefix_scores)
+ctc_prefix_advance = jax.jit(decoding.ctc_prefix_advance)
+rescore_nbest = jax.jit(decoding.rescore_nbest, static_argnames=("ctc_weight", "blank"))
 
 # ----------------------------------------------------------------------------- brute force
 
@@ -95,6 +104,7 @@ def test_prefix_beam_equals_exhaustive_alignment_enumeration():
         assert tuple(np.asarray(tokens[b, 0, : lens[b, 0]])) == best
 
 
+@functools.partial(jax.jit, static_argnames="blank")
 def optax_log_prob(lp, lengths, tokens, lens, blank):
     """log p(y|x) = -optax.ctc_loss for tokens [N, L] (-1 padded) against lp [N, T, V]."""
     num_frames, max_len = lp.shape[1], tokens.shape[1]
@@ -212,17 +222,29 @@ def all_sequences(vocab, max_len, eos):
     return out + list(itertools.product(symbols, repeat=max_len))
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def teacher_forced(step_fn, state, inputs):
+    """Run step_fn on given inputs [N, L]: logits [L, N, V], attention [L, N, S]."""
+    outs = []
+    for t in range(inputs.shape[1]):
+        logits, attn, state = step_fn(state, inputs[:, t], t)
+        outs.append((logits, attn))
+    return jnp.stack([o[0] for o in outs]), jnp.stack([o[1] for o in outs])
+
+
 def exhaustive_scores(dec, src, seqs, *, bos, alpha, lp_alpha, rep):
     """Algorithm-3 score of each sequence, computed row-wise without search."""
     n, length = len(seqs), dec.max_len
-    state = dec.init(jnp.full((n,), src, jnp.int32))
     padded = np.array([list(s) + [0] * (length - len(s)) for s in seqs])
     lens = np.array([len(s) for s in seqs])
+    inputs = np.concatenate([np.full((n, 1), bos), padded[:, :-1]], axis=1)
+    all_logits, all_attn = teacher_forced(
+        dec.step, dec.init(jnp.full((n,), src, jnp.int32)), jnp.asarray(inputs)
+    )
     total = np.zeros(n)
     seen = np.zeros((n, dec.vocab), bool)
-    prev = np.full(n, bos)
     for t in range(length):
-        logits, attn, state = dec.step(state, jnp.asarray(prev), t)
+        logits, attn = all_logits[t], all_attn[t]
         logits = np.asarray(logits, np.float64)
         logits = np.where(seen, np.where(logits < 0, logits * rep, logits / rep), logits)
         logp = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
@@ -231,7 +253,6 @@ def exhaustive_scores(dec, src, seqs, *, bos, alpha, lp_alpha, rep):
         step = logp[np.arange(n), padded[:, t]] - alpha * ent
         total += np.where(t < lens, step, 0.0)
         seen[np.arange(n), padded[:, t]] |= t < lens
-        prev = padded[:, t]
     return total / ((5.0 + lens) / 6.0) ** lp_alpha
 
 
@@ -272,12 +293,11 @@ def test_attention_beam_equals_exhaustive_search(alpha, lp_alpha, rep):
 def test_attention_beam_batched_equals_one_by_one_and_reorders_state():
     vocab, max_len, beam = 6, 5, 3
     dec = TinyDecoder(1, vocab, max_len)
-    run = jax.jit(
-        lambda src, batch: attention_beam_search(
+    def run(src, batch):
+        return attention_beam_search(
             dec.step, dec.init(src), batch=batch, beam=beam, max_len=max_len, entropy_alpha=0.3
-        ),
-        static_argnums=1,
-    )
+        )
+
     batched = run(jnp.repeat(jnp.arange(3), beam), 3)
     for b in range(3):
         single = run(jnp.full((beam,), b), 1)
@@ -380,28 +400,28 @@ def test_rescore_nbest_lambda_extremes():
 
 
 def test_sampling_greedy_top_k_and_distribution():
-    vocab, max_len, n = 6, 4, 4000
+    vocab, max_len, n = 6, 4, 2000
     dec = TinyDecoder(3, vocab, max_len, sources=1)
-    src = jnp.zeros((n,), jnp.int32)
+    state = dec.init(jnp.zeros((n,), jnp.int32))
     key = jax.random.key(0)
-    g_tok, g_len, _ = sample(dec.step, dec.init(src[:2]), batch=2, max_len=max_len, temperature=0.0, rng=key)
-    k_tok, k_len, _ = sample(dec.step, dec.init(src[:2]), batch=2, max_len=max_len, top_k=1, rng=key)
-    b_tok, b_len, _ = attention_beam_search(dec.step, dec.init(src[:1]), batch=1, beam=1, max_len=max_len)
+    g_tok, _, _ = sample(dec.step, state, batch=n, max_len=max_len, temperature=0.0, rng=key)
+    k_tok, _, _ = sample(dec.step, state, batch=n, max_len=max_len, top_k=1, rng=key)
+    b_tok, _, _ = attention_beam_search(
+        dec.step, dec.init(jnp.zeros((1,), jnp.int32)), batch=1, beam=1, max_len=max_len
+    )
     np.testing.assert_array_equal(g_tok, k_tok)
     np.testing.assert_array_equal(g_tok[0], b_tok[0, 0])
 
-    toks, lens, logp = sample(dec.step, dec.init(src), batch=n, max_len=max_len, rng=key)
-    first_logits, _, _ = dec.step(dec.init(src[:1]), jnp.array([1]), 0)
-    p = np.asarray(jax.nn.softmax(first_logits[0]))
+    first_logits, _ = teacher_forced(dec.step, state, jnp.ones((n, 1), jnp.int32))
+    p = np.asarray(jax.nn.softmax(first_logits[0, 0]))
+    toks, lens, logp = sample(dec.step, state, batch=n, max_len=max_len, rng=key)
     first = np.where(lens > 0, toks[:, 0], 2)  # empty output means EOS came first
     freq = np.bincount(np.asarray(first), minlength=vocab) / n
     assert np.all(np.abs(freq - p) <= 4 * np.sqrt(p * (1 - p) / n) + 1e-3), (freq, p)
     assert np.all(np.asarray(logp) <= 0)
 
-    nucleus_toks, nucleus_lens, _ = sample(
-        dec.step, dec.init(src[:500]), batch=500, max_len=max_len, top_p=0.5, rng=key
-    )
+    toks, lens, _ = sample(dec.step, state, batch=n, max_len=max_len, top_p=0.5, rng=key)
     order = np.argsort(-p)
     keep = order[: np.searchsorted(np.cumsum(p[order]), 0.5) + 1]
-    first = np.where(nucleus_lens > 0, nucleus_toks[:, 0], 2)
+    first = np.where(lens > 0, toks[:, 0], 2)
     assert set(np.asarray(first).tolist()) <= set(keep.tolist())

@@ -39,18 +39,23 @@ def generate(cfg, out_dir: str, records_per_shard: int) -> None:
 
     os.makedirs(out_dir, exist_ok=True)
     world = corpus.build_world(cfg)
-    for split in corpus.SPLITS:
-        if corpus.split_size(cfg, split, world) == 0:
-            print(f"{split}: no clips, skipped")
-            continue
-        manifest = shards.write_split(
-            corpus.generate_split(cfg, split),
-            out_dir,
-            split,
-            records_per_shard=records_per_shard,
-            extra_manifest={"generator": cfg.to_dict()},
-        )
-        print(f"{split}: {manifest.get('num_records', '?')} clips -> {out_dir}")
+    pool = corpus.make_pool(cfg)  # one set of workers for every split
+    try:
+        for split in corpus.SPLITS:
+            if corpus.split_size(cfg, split, world) == 0:
+                print(f"{split}: no clips, skipped")
+                continue
+            manifest = shards.write_split(
+                corpus.generate_split(cfg, split, pool),
+                out_dir,
+                split,
+                records_per_shard=records_per_shard,
+                extra_manifest={"generator": cfg.to_dict()},
+            )
+            print(f"{split}: {manifest.get('num_records', '?')} clips -> {out_dir}")
+    finally:
+        if pool is not None:
+            pool.terminate()
     vocab = Vocabulary.build(corpus.vocabulary_sentences(cfg, world))
     vocab.save(os.path.join(out_dir, "vocab.json"))
     print(f"vocabulary: {len(vocab)} tokens -> {os.path.join(out_dir, 'vocab.json')}")
@@ -104,6 +109,9 @@ def main(argv: list[str]) -> None:
     cfg = _CONFIG.value
     if _GLOSSES.value is not None:
         cfg.glosses = _GLOSSES.value
+        if cfg.dataset == "synthetic":  # name the text source in the records
+            source = "phoenix2014t" if cfg.glosses == "phoenix2014t" else "stm"
+            cfg.dataset = f"synthetic_{source}"
     if _SEED.value is not None:
         cfg.seed = _SEED.value
     if argv[1] == "generate":

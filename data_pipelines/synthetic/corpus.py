@@ -11,6 +11,7 @@ are disjoint across splits (train ``signer00..``, then dev, then test).
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.pool
 import os
 import zlib
 from collections.abc import Iterator
@@ -139,31 +140,55 @@ def _work(job: tuple[str, int]) -> schema.Clip:
     return make_clip(_WORKER["cfg"], _WORKER["world"], *job)
 
 
-def generate_split(cfg: ml_collections.ConfigDict, split: str) -> Iterator[schema.Clip]:
-    """Yield the clips of ``split`` in index order (multiprocessing, tqdm bar)."""
+def _num_workers(cfg) -> int:
+    return int(cfg.num_workers) or (os.cpu_count() or 1)
+
+
+def make_pool(cfg: ml_collections.ConfigDict) -> multiprocessing.pool.Pool | None:
+    """A worker pool for ``cfg`` to share across splits (None when num_workers is 1)."""
+    if _num_workers(cfg) <= 1:
+        return None
+    # spawn, not fork: the parent may already run JAX / TF threads.
+    ctx = multiprocessing.get_context("spawn")
+    return ctx.Pool(_num_workers(cfg), initializer=_init_worker, initargs=(cfg.to_dict(),))
+
+
+def generate_split(
+    cfg: ml_collections.ConfigDict, split: str, pool: multiprocessing.pool.Pool | None = None
+) -> Iterator[schema.Clip]:
+    """Yield the clips of ``split`` in index order (multiprocessing, tqdm bar).
+
+    ``pool``: from make_pool(cfg) with the same cfg, to avoid starting workers
+    per split; by default a pool is started here when it pays off.
+    """
     if split not in SPLITS:
         raise ValueError(f"generate_split: split must be one of {SPLITS}, got {split!r}")
     world = build_world(cfg)
     total = split_size(cfg, split, world)
-    workers = int(cfg.num_workers) or (os.cpu_count() or 1)
     bar = tqdm.tqdm(total=total, desc=f"synthetic {split}", disable=not cfg.progress, unit="clip")
+    own_pool = None
     try:
-        if workers <= 1 or total < 2 * cfg.chunksize:
+        if pool is None and (_num_workers(cfg) <= 1 or total < 2 * cfg.chunksize):
             for index in range(total):
                 yield make_clip(cfg, world, split, index)
                 bar.update()
             return
-        # spawn, not fork: the parent may already run JAX / TF threads.
-        ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(cfg.to_dict(),)) as pool:
-            jobs = ((split, i) for i in range(total))
-            for record in pool.imap(_work, jobs, chunksize=int(cfg.chunksize)):
-                yield record
-                bar.update()
+        pool = pool or (own_pool := make_pool(cfg))
+        jobs = ((split, i) for i in range(total))
+        for record in pool.imap(_work, jobs, chunksize=int(cfg.chunksize)):
+            yield record
+            bar.update()
     finally:
         bar.close()
+        if own_pool is not None:
+            own_pool.terminate()
 
 
 def generate_corpus(cfg: ml_collections.ConfigDict) -> dict[str, list[schema.Clip]]:
     """All splits in memory: {split: [Clip, ...]} (keep cfg small: RGB is big)."""
-    return {split: list(generate_split(cfg, split)) for split in SPLITS}
+    pool = make_pool(cfg)
+    try:
+        return {split: list(generate_split(cfg, split, pool)) for split in SPLITS}
+    finally:
+        if pool is not None:
+            pool.terminate()

@@ -26,6 +26,7 @@ DEPTH_RANGE = (-0.4, 0.7)  # metres relative to the hips mapped to [0, 1]
 # Two bones per finger (base -> middle joint -> tip) are enough at 64 px.
 _FINGER_BONES = [(b, b + 1) for b in range(1, 21, 4)] + [(b + 1, b + 3) for b in range(1, 21, 4)]
 _FACE_FEATURES = ((36, 39), (42, 45), (17, 21), (22, 26), (48, 54), (51, 57))
+_SPLAT_STEP = 0.6  # pixels between capsule samples (< 1/sqrt(2): no holes)
 _CHUNK_PIXELS = 2_000_000  # frames x segments x pixels per numpy batch (memory bound)
 
 
@@ -114,10 +115,13 @@ def _zbuffer(seg_uvz: np.ndarray, radius: np.ndarray, bias: np.ndarray, groups, 
         lo, hi = pts.min(1), pts.max(1)  # [T, 2] bounding box of the endpoints
         centre = np.floor(0.5 * (lo + hi)).astype(int)
         half = int(np.ceil(0.5 * (hi - lo).max() + radius[members].max() * size + 1))
-        half = min(half, size)  # a window never needs to exceed the image
-        offs = np.arange(-half, half + 1)
-        col = centre[:, 0:1] + np.tile(offs, offs.size)[None]
-        row = centre[:, 1:2] + np.repeat(offs, offs.size)[None]
+        if (2 * half + 1) ** 2 >= size * size:  # the window would cover the image anyway
+            col = np.tile(np.arange(size), size)[None].repeat(num_frames, 0)
+            row = np.repeat(np.arange(size), size)[None].repeat(num_frames, 0)
+        else:
+            offs = np.arange(-half, half + 1)
+            col = centre[:, 0:1] + np.tile(offs, offs.size)[None]
+            row = centre[:, 1:2] + np.repeat(offs, offs.size)[None]
         valid = (col >= 0) & (col < size) & (row >= 0) & (row < size)
         wu = ((col + 0.5) / size).astype(np.float32)[:, None]
         wv = ((row + 0.5) / size).astype(np.float32)[:, None]
@@ -146,6 +150,43 @@ def render_maps(fk: dict, body: dict, camera: dict, size: int, num_parts: int):
     return depth.astype(np.float32), seg.astype(np.float32)
 
 
+def _splat(seg_uvz: np.ndarray, radius: np.ndarray, bias: np.ndarray, size: int) -> np.ndarray:
+    """Frontmost segment per pixel by splatting samples of each capsule.
+
+    Cheaper than _zbuffer at RGB resolution: each segment is sampled on a
+    grid of _SPLAT_STEP pixels along and across its axis (rejecting samples
+    outside the capsule), so the work is proportional to the segment's area,
+    not to a window around it. A pixel is covered when a sample falls in it.
+    seg_uvz: [T, S, 2, 3]; radius, bias: [S] (image units) -> index [T, size*size], -1 = none.
+    """
+    num_frames = seg_uvz.shape[0]
+    zbuf = np.full(num_frames * size * size, -np.inf, np.float32)
+    index = np.full(num_frames * size * size, -1, np.int32)
+    base = (np.arange(num_frames) * size * size)[:, None]
+    for s in range(seg_uvz.shape[1]):
+        a, b = seg_uvz[:, s, 0, :2] * size, seg_uvz[:, s, 1, :2] * size  # [T, 2] pixels
+        za, zb = seg_uvz[:, s, 0, 2:3], seg_uvz[:, s, 1, 2:3]
+        r = float(radius[s] * size)
+        axis = b - a
+        length = np.linalg.norm(axis, axis=-1, keepdims=True)  # [T, 1]
+        unit = np.where(length > 1e-6, axis / np.maximum(length, 1e-6), [1.0, 0.0])
+        normal = np.stack([-unit[:, 1], unit[:, 0]], -1)
+        along = np.arange(-r, float(length.max()) + r + _SPLAT_STEP, _SPLAT_STEP)
+        across = np.arange(-r, r + _SPLAT_STEP, _SPLAT_STEP)
+        sa, sb = np.repeat(along, across.size)[None], np.tile(across, along.size)[None]
+        clamped = np.clip(sa, 0.0, length)  # [T, K]
+        inside = (sa - clamped) ** 2 + sb**2 <= r * r
+        px = np.floor(a[:, 0:1] + sa * unit[:, 0:1] + sb * normal[:, 0:1]).astype(np.int64)
+        py = np.floor(a[:, 1:2] + sa * unit[:, 1:2] + sb * normal[:, 1:2]).astype(np.int64)
+        inside &= (px >= 0) & (px < size) & (py >= 0) & (py < size)
+        depth = za + clamped / np.maximum(length, 1e-6) * (zb - za) + bias[s]
+        flat = base + np.clip(py, 0, size - 1) * size + np.clip(px, 0, size - 1)
+        better = inside & (depth > zbuf[flat])
+        zbuf[flat[better]] = depth[better]
+        index[flat[better]] = s
+    return index.reshape(num_frames, size * size)
+
+
 def render_rgb(fk: dict, body: dict, camera: dict, size: int, colours: dict) -> np.ndarray:
     """colours: {"background", "skin", "cloth", "sleeve", "hair", "feature": [3] 0..255}
     -> uint8 [T, size, size, 3] (before noise)."""
@@ -153,8 +194,7 @@ def render_rgb(fk: dict, body: dict, camera: dict, size: int, colours: dict) -> 
     uvz = project(np.stack(segs, 1), camera)
     radius = np.array([m[0] for m in meta]) * camera["scale"]
     radius = np.maximum(radius, 0.5 / size)  # keep thin parts (fingers) visible
-    bias = np.array([m[3] for m in meta])
-    index, _ = _zbuffer(uvz, radius, bias, [m[5] for m in meta], size)
+    index = _splat(uvz, radius, np.array([m[3] for m in meta]), size)
     palette = np.array([colours[m[2]] for m in meta] + [colours["background"]], np.float32)
     rgb = palette[np.where(index >= 0, index, len(meta))]
     return rgb.reshape(-1, size, size, 3)

@@ -34,6 +34,7 @@ _BATCH = flags.DEFINE_integer("batch_size", 16, "Records per batch.")
 _BUCKETS = flags.DEFINE_list("buckets", ["64", "128", "256"], "Frame buckets.")
 _BATCHES = flags.DEFINE_integer("num_batches", 40, "Timed batches.")
 _WORKERS = flags.DEFINE_integer("worker_count", 0, "Grain worker processes.")
+_GROUPING = flags.DEFINE_integer("length_grouping", 1, "Sort clips by length in K-batch windows.")
 _THREADS = flags.DEFINE_integer("read_threads", 4, "Grain read threads per process.")
 _FEATURES = flags.DEFINE_list("features", ["poses"], "Batch features (poses, rgb, latent).")
 _MAX_LABEL = flags.DEFINE_integer("max_label_len", 32, "Label length L.")
@@ -87,6 +88,7 @@ def pipeline_read(source, vocab: Vocabulary) -> tuple[int, float]:
         shard_count=1,
         worker_count=_WORKERS.value,
         read_threads=_THREADS.value,
+        length_grouping=_GROUPING.value,
     )
     try:
         next(it)  # start-up (worker spawn, first reads) is not throughput
@@ -124,6 +126,7 @@ def main(argv):
               f"({n_bytes / t_raw / 1e6:.1f} MB/s, {n_raw} records)")  # fmt: skip
         print(f"grain train pipeline  : {pipe_rate:10.1f} records/s  "
               f"({n_pipe} records, batch {_BATCH.value}, workers {_WORKERS.value}, "
+              f"length_grouping {_GROUPING.value}, "
               f"features {','.join(_FEATURES.value)})")  # fmt: skip
         print(f"pipeline / raw        : {pipe_rate / raw_rate:10.3f}")
 

@@ -2,8 +2,10 @@
 
 * ``shards``: ``write_split`` / ``open_split`` (TFRecord shards + offset index +
   manifest; ``PoseShardSource`` is a Grain RandomAccessDataSource).
+* ``manifest``: ``read_manifest`` / ``verify_split`` (``<split>.manifest.json``).
 * ``records``: Clip / latent record <-> tf.train.Example features.
-* ``tfrecord``, ``example_proto``, ``crc32c``: the TensorFlow-free file format.
+* ``tfrecord``, ``example_proto``, ``crc32c``, ``png``: the TensorFlow-free
+  file format (TFRecord framing, Example protobuf, CRC-32C, RGB frames).
 * ``vocab``: ``Vocabulary`` (special tokens first, saved as ``vocab.json``).
 * ``pipeline``: ``make_train_iterator`` / ``make_eval_iterator`` (numpy batches
   padded to frame buckets; the train iterator is checkpointable).

@@ -68,7 +68,7 @@ class AugmentedSource:
     def __getitem__(self, index: int) -> dict[str, Any]:
         clip, view = divmod(int(index), self.num_views + 1)
         record = self.source[clip]
-        if view == 0:
+        if view == 0 or record is None:  # None: a corrupt record skipped by the reader
             return record
         rng = np.random.default_rng((self.seed, clip, view))
         return augment_view(record, rng, **self.kwargs)

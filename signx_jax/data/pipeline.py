@@ -3,13 +3,15 @@
 Train: ``range(N)[shard::count] -> shuffle(seed, reshuffled per epoch) ->
 repeat -> decode + encode labels -> batch -> pad to a bucket`` as a Grain
 ``MapDataset``; its iterator's ``get_state()`` is a few integers, which Orbax
-saves with the train state (``grain.checkpoint``). Eval: one deterministic pass
+saves with the train state (``grain.checkpoint.CheckpointSave(iterator)``).
+Optional length grouping sorts windows of K batches by frame count (read from
+the shard index, not decoded) to cut padding. Eval: one deterministic pass
 over this process's records, every process yielding the same number of
 batches (padding rows have ``valid=False``) so multi-host eval never hangs.
 
 Batch keys (numpy, B = batch size, T = a bucket, L = max_label_len):
 
-=================  ==================  ==========================================
+=================  ==================  =================================================
 ``poses``          float32 [B,T,1959]  feature "poses"; streams in schema order
 ``presence``       bool [B,T,5]        clip records
 ``rgb``            uint8 [B,T,H,W,3]   feature "rgb"
@@ -18,13 +20,13 @@ Batch keys (numpy, B = batch size, T = a bucket, L = max_label_len):
 ``lengths``        int32 [B]           frames after cropping to the last bucket
 ``labels``         int32 [B,L]         gloss ids, PAD padded, no BOS/EOS
 ``label_lengths``  int32 [B]
-``gloss_spans``    int32 [B,L,2]       [start, end) per gloss, -1 where absent
+``gloss_spans``    int32 [B,L,2]       [start, end) per gloss (clipped to the crop), -1 absent
 ``targets``        int32 [B,L]         translation ids (only with target_vocab)
 ``target_lengths`` int32 [B]           (only with target_vocab)
 ``valid``          bool [B]            False for padding rows / skipped records
 ``index``          int64 [B]           record index within the split (-1: padding)
 ``cropped``        bool [B]            clip was longer than the last bucket
-=================  ==================  ==========================================
+=================  ==================  =================================================
 """
 
 from __future__ import annotations
@@ -193,6 +195,32 @@ class _Collate:
         return batch
 
 
+class _LengthGroupedBatch:
+    """Batch number -> the record indices of that batch under length grouping."""
+
+    def __init__(self, windows, group: int, batch_size: int, frame_counts, seed: int):
+        self.windows, self.group, self.batch_size = windows, group, batch_size
+        self.frame_counts, self.seed = np.asarray(frame_counts), seed
+
+    def __call__(self, batch_number: int) -> np.ndarray:
+        window, j = divmod(int(batch_number), self.group)
+        indices = np.asarray(self.windows[window])  # B * K shuffled record indices
+        by_length = indices[np.argsort(self.frame_counts[indices], kind="stable")]
+        # Shuffle which length slice comes first, so batch lengths do not ramp up.
+        slot = np.random.default_rng((self.seed, window)).permutation(self.group)[j]
+        return by_length[slot * self.batch_size : (slot + 1) * self.batch_size]
+
+
+class _LoadBatch:
+    """Record indices -> one collated batch."""
+
+    def __init__(self, example: _Example, collate: _Collate):
+        self.example, self.collate = example, collate
+
+    def __call__(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+        return self.collate([self.example(int(i)) for i in indices])
+
+
 def _prepare(source, vocab, target_vocab, features, buckets, max_label_len, batch_size, crop):
     """Shared checks; returns the (possibly lighter) source, example fn and collate fn."""
     features = tuple(features)
@@ -251,6 +279,7 @@ def make_train_iterator(
     worker_count: int = 0,
     target_vocab: Vocabulary | None = None,
     crop_long: bool = True,
+    length_grouping: int = 1,
     read_threads: int = 4,
     prefetch_batches: int = 8,
 ) -> grain.DatasetIterator:
@@ -260,16 +289,28 @@ def make_train_iterator(
     to ``jax.process_index()`` of ``jax.process_count()``. The iterator has
     ``get_state()`` / ``set_state()``; batch k depends only on (seed, shard, k).
     ``crop_long=False`` makes a clip longer than the largest bucket an error.
+    ``length_grouping=K > 1`` sorts each window of K batches' clips by frame
+    count (from ``source.frame_counts``) before cutting it into batches, and
+    yields those K batches in a seeded order: far less padding, same epochs.
     """
     shard_index, shard_count = _process_shard(shard_index, shard_count)
     source, example, collate = _prepare(
         source, vocab, target_vocab, features, buckets, max_label_len, batch_size, crop_long
     )
-    ds = grain.MapDataset.range(len(source))[shard_index::shard_count]
-    if len(ds) == 0:
+    ids = grain.MapDataset.range(len(source))[shard_index::shard_count]
+    if len(ids) == 0:
         raise ValueError(f"{source!r}: shard {shard_index}/{shard_count} has no records")
-    ds = ds.seed(seed).shuffle().repeat()
-    ds = ds.map(example).batch(batch_size, drop_remainder=True, batch_fn=collate)
+    ids = ids.seed(seed).shuffle().repeat()
+    if length_grouping > 1:
+        frame_counts = getattr(source, "frame_counts", None)
+        if frame_counts is None:
+            raise ValueError(f"{source!r}: length_grouping needs a source with frame_counts")
+        windows = ids.batch(batch_size * length_grouping, drop_remainder=True)
+        group = _LengthGroupedBatch(windows, length_grouping, batch_size, frame_counts, seed)
+        ds = grain.MapDataset.range(len(windows) * length_grouping).map(group)
+        ds = ds.map(_LoadBatch(example, collate))
+    else:
+        ds = ids.map(example).batch(batch_size, drop_remainder=True, batch_fn=collate)
     options = grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=prefetch_batches)
     it_ds = ds.to_iter_dataset(options)
     if worker_count > 0:

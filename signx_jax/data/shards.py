@@ -15,7 +15,6 @@ checked when a split is opened. Neither path imports TensorFlow.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -29,25 +28,15 @@ import numpy as np
 from signx_jax import schema
 from signx_jax.data import records as rec
 from signx_jax.data import tfrecord
-
-MANIFEST_FORMAT = "signx-jax-pose-shards"
-MANIFEST_FORMAT_VERSION = 1
-
-
-class ShardCorruptionError(ValueError):
-    """A record failed its CRC / decode check; names file, record and byte offset."""
-
-
-def manifest_path(data_dir: str, split: str) -> str:
-    return os.path.join(data_dir, f"{split}.manifest.json")
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
+from signx_jax.data.manifest import (  # noqa: F401  (re-exported: the public shard API)
+    MANIFEST_FORMAT,
+    MANIFEST_FORMAT_VERSION,
+    ShardCorruptionError,
+    manifest_path,
+    read_manifest,
+    sha256_file,
+    verify_split,
+)
 
 
 def _write_tmp_shards(records, out_dir, split, records_per_shard, pose_dtype):
@@ -56,12 +45,12 @@ def _write_tmp_shards(records, out_dir, split, records_per_shard, pose_dtype):
     counts: list[int] = []
     kind = None
     stats = {"num_frames": 0, "max_frames": 0, "with_rgb": 0, "with_gloss_spans": 0}
-    writer, offsets, lengths = None, [], []
+    writer, offsets, lengths, frames = None, [], [], []
 
     def close_shard():
         writer.close()
         with open(tmp_paths[-1] + tfrecord.INDEX_SUFFIX, "wb") as f:
-            f.write(tfrecord.encode_index(offsets, lengths))
+            f.write(tfrecord.encode_index(offsets, lengths, frames))
         counts.append(len(offsets))
 
     try:
@@ -77,11 +66,11 @@ def _write_tmp_shards(records, out_dir, split, records_per_shard, pose_dtype):
                 if writer is not None:
                     close_shard()
                 tmp_paths.append(os.path.join(out_dir, f".{split}-{len(tmp_paths):05d}.tmp"))
-                writer, offsets, lengths = open(tmp_paths[-1], "wb"), [], []
+                writer, offsets, lengths, frames = open(tmp_paths[-1], "wb"), [], [], []
             offsets.append(writer.tell())
             lengths.append(len(payload))
+            frames.append(_update_stats(stats, record, kind, where))
             writer.write(tfrecord.frame(payload))
-            _update_stats(stats, record, kind, where)
         if writer is not None:
             close_shard()
     except BaseException:
@@ -95,7 +84,8 @@ def _write_tmp_shards(records, out_dir, split, records_per_shard, pose_dtype):
     return tmp_paths, counts, kind, stats
 
 
-def _update_stats(stats: dict, record: dict, kind: str, where: str) -> None:
+def _update_stats(stats: dict, record: dict, kind: str, where: str) -> int:
+    """Add ``record`` to the split statistics; return its frame count."""
     frames = len(record["latent"] if kind == rec.KIND_LATENT else record["presence"])
     stats["num_frames"] += frames
     stats["max_frames"] = max(stats["max_frames"], frames)
@@ -107,6 +97,7 @@ def _update_stats(stats: dict, record: dict, kind: str, where: str) -> None:
     for key, value in (("rgb_hw", rgb_hw), ("latent_dim", latent_dim)):
         if value is not None and stats.setdefault(key, value) != value:
             raise ValueError(f"{where}: {key} {value} differs from the split's {stats[key]}")
+    return frames
 
 
 def _remove_stale_shards(out_dir: str, split: str, keep: set[str]) -> None:
@@ -152,8 +143,8 @@ def write_split(
                 "index_file": name + tfrecord.INDEX_SUFFIX,
                 "num_records": counts[i],
                 "num_bytes": os.path.getsize(path),
-                "sha256": _sha256(path),
-                "index_sha256": _sha256(path + tfrecord.INDEX_SUFFIX),
+                "sha256": sha256_file(path),
+                "index_sha256": sha256_file(path + tfrecord.INDEX_SUFFIX),
             }
         )
     _remove_stale_shards(out_dir, split, {n for s in shards for n in (s["file"], s["index_file"])})
@@ -175,37 +166,6 @@ def write_split(
         json.dump(manifest, f, indent=1, sort_keys=True)
         f.write("\n")
     os.replace(tmp_manifest, manifest_path(out_dir, split))
-    return manifest
-
-
-def read_manifest(data_dir: str, split: str) -> dict:
-    """Load and check the manifest of ``split`` (format and schema version)."""
-    path = manifest_path(data_dir, split)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no manifest for split {split!r} in {data_dir}")
-    with open(path) as f:
-        try:
-            manifest = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: manifest is not valid JSON ({e})") from e
-    if manifest.get("format") != MANIFEST_FORMAT:
-        raise ValueError(f"{path}: not a {MANIFEST_FORMAT} manifest")
-    version = manifest.get("schema_version")
-    if version != schema.SCHEMA_VERSION:
-        age = "an older" if (version or 0) < schema.SCHEMA_VERSION else "a newer"
-        raise ValueError(
-            f"{path}: shards were written with {age} record schema (version {version}); "
-            f"this code reads schema version {schema.SCHEMA_VERSION}. Regenerate the "
-            "shards with the current data_pipelines (or check out matching code)."
-        )
-    if manifest.get("format_version", 0) > MANIFEST_FORMAT_VERSION:
-        raise ValueError(
-            f"{path}: shard format version {manifest['format_version']} is newer than "
-            f"this code's {MANIFEST_FORMAT_VERSION}"
-        )
-    streams = [tuple(s) for s in manifest.get("streams", [])]
-    if manifest.get("record_kind") == rec.KIND_CLIP and streams != list(schema.STREAMS):
-        raise ValueError(f"{path}: pose streams {streams} differ from schema.STREAMS")
     return manifest
 
 
@@ -244,6 +204,11 @@ class PoseShardSource:
     @property
     def record_kind(self) -> str:
         return self.manifest["record_kind"]
+
+    @property
+    def frame_counts(self) -> np.ndarray:
+        """int64 [N]: frames of every record, from the index (no decoding)."""
+        return np.concatenate([x[:, 2] for x in self._index]) if self._index else np.zeros(0, int)
 
     @property
     def num_corrupt(self) -> int:
@@ -293,7 +258,7 @@ class PoseShardSource:
             raise IndexError(f"{self!r}: record {index} out of range")
         shard = int(np.searchsorted(self._starts, index, side="right") - 1)
         local = index - int(self._starts[shard])
-        offset, length = self._index[shard][local]
+        offset, length, _ = self._index[shard][local]
         return shard, local, int(offset), int(length)
 
     def __getitem__(self, index: int) -> dict[str, Any] | None:
@@ -358,9 +323,9 @@ def open_split(
             raise ShardCorruptionError(
                 f"{path}: index lists {len(offsets)} records, manifest says {shard['num_records']}"
             )
-        if len(offsets) and int(offsets[-1].sum()) + tfrecord.HEADER_BYTES + 4 > size:
+        if len(offsets) and int(offsets[-1, :2].sum()) + tfrecord.HEADER_BYTES + 4 > size:
             raise ShardCorruptionError(f"{path}: index points past the end of the file")
-        if verify_checksums and _sha256(path) != shard["sha256"]:
+        if verify_checksums and sha256_file(path) != shard["sha256"]:
             raise ShardCorruptionError(f"{path}: sha256 differs from {where}")
         index.append(offsets)
     total = sum(len(x) for x in index)
@@ -371,30 +336,3 @@ def open_split(
     return PoseShardSource(
         data_dir, split, manifest, index, skip_corrupt=skip_corrupt, decode_rgb=decode_rgb
     )
-
-
-def verify_split(data_dir: str, split: str, *, scan_records: bool = False) -> list[tuple[str, str]]:
-    """Re-hash every shard and index (and optionally CRC-check every frame).
-
-    Returns ``(path, problem)`` pairs; an empty list means the split is intact.
-    """
-    manifest = read_manifest(data_dir, split)
-    problems = []
-    for shard in manifest["shards"]:
-        for key, sha_key in (("file", "sha256"), ("index_file", "index_sha256")):
-            path = os.path.join(data_dir, shard[key])
-            if not os.path.exists(path):
-                problems.append((path, "missing"))
-            elif _sha256(path) != shard[sha_key]:
-                problems.append((path, "sha256 mismatch"))
-        if scan_records:
-            path = os.path.join(data_dir, shard["file"])
-            try:
-                count = sum(1 for _ in tfrecord.iter_frames(path))
-            except (OSError, tfrecord.TFRecordError) as e:
-                offset = getattr(e, "offset", "?")
-                problems.append((path, f"bad frame at byte offset {offset}: {e}"))
-                continue
-            if count != shard["num_records"]:
-                problems.append((path, f"{count} frames, manifest says {shard['num_records']}"))
-    return problems

@@ -6,7 +6,8 @@ A TFRecord file is a sequence of frames::
 
 (all little endian). TFRecord has no random access, so next to every shard we
 write ``<shard>.index``: an 8-byte magic, a uint64 record count, then one
-``(offset, length)`` uint64 pair per record. Grain reads record ``i`` with a
+``(offset, payload length, num_frames)`` uint64 triple per record (frame counts
+let the train pipeline group clips by length without decoding them). Grain reads record ``i`` with a
 single ``os.pread`` (thread safe, no shared file position).
 """
 
@@ -24,6 +25,7 @@ HEADER_BYTES = 12  # uint64 length + uint32 length crc
 FOOTER_BYTES = 4  # uint32 data crc
 INDEX_MAGIC = b"SXIDX001"
 INDEX_SUFFIX = ".index"
+_INDEX_ROW = 24  # bytes per record: uint64 offset, payload length, frame count
 
 
 class TFRecordError(ValueError):
@@ -91,20 +93,22 @@ def iter_frames(path: str) -> Iterator[tuple[int, memoryview]]:
         offset += HEADER_BYTES + len(payload) + FOOTER_BYTES
 
 
-def encode_index(offsets: list[int], lengths: list[int]) -> bytes:
-    pairs = np.stack([np.asarray(offsets, "<u8"), np.asarray(lengths, "<u8")], axis=1)
-    return INDEX_MAGIC + struct.pack("<Q", len(offsets)) + pairs.astype("<u8").tobytes()
+def encode_index(offsets: list[int], lengths: list[int], num_frames: list[int]) -> bytes:
+    """Sidecar index bytes: magic, count, then (offset, length, num_frames) per record."""
+    rows = np.stack([np.asarray(x, np.int64) for x in (offsets, lengths, num_frames)], axis=1)
+    return INDEX_MAGIC + struct.pack("<Q", len(offsets)) + rows.astype("<u8").tobytes()
 
 
 def read_index(path: str) -> np.ndarray:
-    """``(offset, length)`` pairs [N, 2] int64 of a shard's sidecar index."""
+    """``(offset, payload length, num_frames)`` rows [N, 3] int64 of a shard's index."""
     with open(path, "rb") as f:
         data = f.read()
     if data[:8] != INDEX_MAGIC or len(data) < 16:
         raise ValueError(f"{path}: not a signx-jax shard index (bad magic {data[:8]!r})")
     (count,) = struct.unpack_from("<Q", data, 8)
-    if len(data) != 16 + 16 * count:
+    if len(data) != 16 + _INDEX_ROW * count:
         raise ValueError(
-            f"{path}: index holds {len(data) - 16} bytes, expected {16 * count} for {count} records"
+            f"{path}: index holds {len(data) - 16} bytes, expected {_INDEX_ROW * count} "
+            f"for {count} records"
         )
-    return np.frombuffer(data, "<u8", offset=16).reshape(count, 2).astype(np.int64)
+    return np.frombuffer(data, "<u8", offset=16).reshape(count, 3).astype(np.int64)

@@ -200,3 +200,29 @@ def test_long_label_sequences_are_truncated(split):
             batch["gloss_spans"][row, : len(ids)], clips[idx]["gloss_spans"][:2]
         )
     assert batch["label_lengths"].max() == 2
+
+
+def test_length_grouping_cuts_padding_keeps_epochs_and_resumes(split):
+    clips, source, _ = split
+    lengths = np.array([len(c["presence"]) for c in clips])
+
+    def padded_frames(batches):
+        return sum(b["poses"].shape[1] * len(b["index"]) for b in batches)
+
+    grouped = list(itertools.islice(_train(split, batch_size=2, length_grouping=5), 20))
+    plain = list(itertools.islice(_train(split, batch_size=2), 20))
+    flat = sum((b["index"].tolist() for b in grouped), [])
+    # Windows of 5 batches x 2 clips = 10 records; an epoch (20) is still a permutation.
+    assert sorted(flat[:N]) == sorted(flat[N:]) == list(range(N))
+    for w in range(4):  # inside a window, batches cover disjoint length ranges
+        batch_lengths = [lengths[b["index"]] for b in grouped[w * 5 : w * 5 + 5]]
+        spans = sorted((x.min(), x.max()) for x in batch_lengths)
+        assert all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(spans))
+    assert padded_frames(grouped) < padded_frames(plain)
+    it = _train(split, batch_size=2, length_grouping=5)
+    _indices(it, 7)
+    resumed = _train(split, batch_size=2, length_grouping=5)
+    resumed.set_state(it.get_state())
+    assert _indices(resumed, 5) == [b["index"].tolist() for b in grouped[7:12]]
+    with pytest.raises(ValueError, match="needs a source with frame_counts"):
+        _train((None, clips, split[2]), length_grouping=2)

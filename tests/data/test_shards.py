@@ -39,6 +39,7 @@ def test_float32_roundtrip_is_bit_exact(tmp_path, clips):
     assert manifest["shards"][0]["file"] == "train-00000-of-00003.tfrecord"
     source = shards.open_split(out, "train")
     assert len(source) == len(clips)
+    assert source.frame_counts.tolist() == [len(c["presence"]) for c in clips]
     for i, clip in enumerate(clips):
         got = source[i]
         for key in TEXT:
@@ -243,3 +244,17 @@ def test_rewrite_removes_stale_shards_and_errors_leave_nothing(tmp_path, clips):
     with pytest.raises(ValueError, match=r"train record 3 \(clip_id='clip-0003'\).*frame count"):
         shards.write_split(clips[:3] + [bad], str(tmp_path / "e"), "train", records_per_shard=2)
     assert os.listdir(tmp_path / "e") == []
+
+
+def test_numpy_crc_fallback_reads_and_checks(tmp_path, clips, monkeypatch):
+    from signx_jax.data import crc32c
+
+    out, manifest = _write(tmp_path, clips[:3], "c")  # written with google-crc32c if present
+    monkeypatch.setattr(crc32c, "_gcrc", None)
+    assert crc32c.implementation() == "numpy"
+    source = shards.open_split(out, "train")
+    np.testing.assert_array_equal(source[2]["presence"], clips[2]["presence"])
+    offset, length = _offset(out, manifest, 0, 1)
+    _flip(_shard_file(out, manifest, 0), offset + tfrecord.HEADER_BYTES + length // 3)
+    with pytest.raises(shards.ShardCorruptionError, match="payload CRC"):
+        source[1]

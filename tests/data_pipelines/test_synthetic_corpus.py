@@ -165,3 +165,31 @@ def test_signers_are_disjoint_across_splits():
     assert not signers["dev"] & signers["test"]
     ids = corpus.signer_ids(_cfg())
     assert signers["train"] <= set(ids["train"])
+
+
+def test_prototypes_are_unique_but_share_parameters():
+    world = corpus.build_world(_cfg())
+    recipes = world["recipes"]
+    keys = [(r["location"], r["shape"], r["movement"], r["hand_use"]) for r in recipes.values()]
+    assert len(set(keys)) == len(keys) == len(world["vocab"])
+    # Minimal pairs exist: same place of articulation, different hand shape.
+    by_location = {}
+    for loc, shape, *_ in keys:
+        by_location.setdefault(loc, set()).add(shape)
+    assert max(len(shapes) for shapes in by_location.values()) >= 3
+    durations = set(world["durations"].values())
+    cfg = _cfg()
+    assert min(durations) >= cfg.min_sign_frames and max(durations) <= cfg.max_sign_frames
+
+
+def test_motion_is_smooth_inside_signs():
+    clip = _tiny_corpus()["train"][1]
+    dw = clip["poses"]["dwpose"].reshape(-1, 128, 3)
+    present = clip["presence"][:, 0]
+    wrist = dw[:, 4, :2]  # right wrist
+    both = present[1:] & present[:-1]
+    steps = np.linalg.norm(np.diff(wrist, axis=0), axis=-1)[both]
+    # Co-articulated motion: no teleporting between consecutive frames (the
+    # image is ~1 m wide: 0.25 per frame at 25 fps would be 6 m/s).
+    assert np.median(steps) < 0.05 and steps.max() < 0.25
+    assert steps.max() > 0.02  # and the hand does move

@@ -123,6 +123,8 @@ def test_explicit_environment_is_detected(clean_env):
         ),
         ({"SIGNX_NUM_PROCESSES": "two"}, "not an integer"),
         ({"SIGNX_DISTRIBUTED": "mpi"}, "SIGNX_DISTRIBUTED"),
+        ({"SIGNX_DISTRIBUTED": "slurm"}, "SLURM_JOB_ID"),
+        ({"SIGNX_DISTRIBUTED": "explicit"}, "no coordinator"),
     ],
 )
 def test_bad_configuration_is_a_clear_error(clean_env, env, message):

@@ -156,6 +156,38 @@ def test_flags_override_environment(fake):
     assert calls(fake) == [[*BASE, "tpu-vm", "delete", "from-env", "--zone=zone-flag"]]
 
 
+def test_switch_with_a_value_overrides_its_variable(fake):
+    fake.update(SIGNX_TPU_SPOT="1", SIGNX_TPU_QUEUED="true")
+    tpu_run(
+        fake,
+        "create",
+        "--name=t",
+        "--zone=z",
+        "--accelerator-type=v4-8",
+        "--spot=false",
+        "--queued=0",
+    )
+    assert calls(fake)[1] == [
+        *BASE,
+        "tpu-vm",
+        "create",
+        "t",
+        "--zone=z",
+        "--accelerator-type=v4-8",
+        "--version=tpu-ubuntu2204-base",
+    ]
+
+
+def test_foreground_run_streams_and_tees(fake, tmp_path):
+    root = tmp_path / "slice"
+    (root / "worker-0" / "signx-jax").mkdir(parents=True)
+    fake.update(FAKE_TPU_ROOT=str(root), FAKE_TPU_WORKERS="1")
+    proc = tpu_run(fake, "run", "--name=t", "--zone=z", "--foreground", "--", "echo", "it's me")
+    assert "it's me" in proc.stdout
+    log = root / "worker-0" / "signx-jax" / "runs" / "t" / "worker-0.log"
+    assert log.read_text() == "it's me\n"
+
+
 def test_delete_queued_forces(fake):
     tpu_run(fake, "delete", "--name=q", "--zone=z", "--queued")
     assert calls(fake) == [[*BASE, "queued-resources", "delete", "q", "--zone=z", "--force"]]
@@ -227,6 +259,7 @@ def test_dry_run_from_environment(fake):
         (("stop", "--name=t", "--zone=z", "--bogus"), "unknown option"),
         (("setup", "--name=t", "--zone=z", "--dir=."), "--dir"),
         (("logs", "--name=t", "--zone=z", "--workers=0"), "--workers"),
+        (("setup", "--name=t", "--zone=z", "--ref=v1"), "--repo"),
     ],
 )
 def test_missing_or_bad_options_are_errors(fake, args, message):

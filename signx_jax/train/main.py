@@ -1,0 +1,147 @@
+"""Train, cache latents for, or evaluate one SignX stage on any dataset's shards.
+
+Stage 1 (Pose2Gloss) on pose shards::
+
+  python -m signx_jax.train.main --config configs/phoenix2014t_pose2gloss.py:base \
+      --config.data.data_dir=data/phoenix2014t --workdir runs/phx/stage1
+
+Stage 2 (Video2Pose) against the frozen stage 1::
+
+  python -m signx_jax.train.main --config configs/phoenix2014t_video2pose.py:base \
+      --config.data.data_dir=data/phoenix2014t --config.stage1_workdir=runs/phx/stage1 \
+      --workdir runs/phx/stage2
+
+Latent cache (frozen stages 1-2 -> z_latent shards; ``--route pose`` skips stage 2)::
+
+  python -m signx_jax.train.main --mode cache --route video \
+      --config configs/phoenix2014t_video2pose.py:base --config.data.data_dir=data/phoenix2014t \
+      --config.stage1_workdir=runs/phx/stage1 --workdir runs/phx/stage2 \
+      --latent_dir data/phoenix2014t_latents
+
+Stage 3 (CSLR in the latent space), then the released best-5 average::
+
+  python -m signx_jax.train.main --config configs/phoenix2014t_cslr.py:base \
+      --config.data.latent_dir=data/phoenix2014t_latents/video --workdir runs/phx/stage3
+  python -m signx_jax.train.main --mode evaluate --config configs/phoenix2014t_cslr.py:base \
+      --config.data.latent_dir=data/phoenix2014t_latents/video --workdir runs/phx/stage3
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import jax
+from absl import app, flags
+from flax import nnx
+from ml_collections import config_flags
+
+from configs.common import train_config
+from signx_jax import distributed
+from signx_jax.data import shards
+from signx_jax.data.augment import AugmentedSource
+from signx_jax.data.vocab import Vocabulary
+from signx_jax.train import tasks
+from signx_jax.train.fit import fit, released_params
+from signx_jax.train.loop import Trainer
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Stage config file[:size].")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, logs).")
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "cache", "evaluate"], "What to do.")
+_ROUTE = flags.DEFINE_enum("route", "video", ["pose", "video"], "Latent cache route.")
+_LATENT_DIR = flags.DEFINE_string("latent_dir", None, "Output of --mode cache.")
+log = logging.getLogger("signx.train")
+
+
+def restore_latest(cfg, task, workdir: str) -> Trainer:
+    """A Trainer for ``task`` holding the newest checkpoint under ``workdir``."""
+    from signx_jax import checkpoint as ckpt_lib
+
+    trainer = Trainer(cfg, task)
+    ckpt = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
+    step = ckpt.latest_step()
+    if step is None:
+        raise FileNotFoundError(f"no checkpoint under {ckpt.directory}: train that stage first")
+    trainer.restore_state(ckpt.restore(step, trainer.abstract_state()))
+    return trainer
+
+
+def stage1_trainer(cfg, vocab) -> Trainer:
+    s1 = train_config("pose2gloss", cfg.stage1_model.size, dataset=cfg.dataset)
+    s1.model = cfg.stage1_model
+    s1.mesh = cfg.mesh
+    return restore_latest(s1, tasks.Pose2GlossTask(s1, len(vocab)), cfg.stage1_workdir)
+
+
+def main(argv) -> None:
+    del argv
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    distributed.initialize()
+    cfg, workdir = _CONFIG.value, _WORKDIR.value
+    if cfg is None or workdir is None:
+        raise app.UsageError("--config and --workdir are required")
+    data_dir = cfg.data.data_dir or cfg.data.latent_dir
+    vocab = Vocabulary.load(os.path.join(data_dir, "vocab.json"))
+    split = lambda d, s: shards.open_split(d, s, skip_corrupt=cfg.data.skip_corrupt)  # noqa: E731
+
+    if cfg.stage == "pose2gloss":
+        task = tasks.Pose2GlossTask(cfg, len(vocab))
+        train, dev = split(data_dir, cfg.data.train_split), split(data_dir, cfg.data.dev_split)
+    elif cfg.stage == "video2pose":
+        stage1 = stage1_trainer(cfg, vocab)
+        if _MODE.value == "cache":
+            return _cache(cfg, vocab, stage1, workdir)
+        task = tasks.Video2PoseTask(cfg, len(vocab), nnx.state(stage1.model(), nnx.Param))
+        train, dev = split(data_dir, cfg.data.train_split), split(data_dir, cfg.data.dev_split)
+    else:
+        task = tasks.CSLRTask(cfg, len(vocab), class_counts=vocab.counts)
+        latent_dir = cfg.data.latent_dir
+        train = AugmentedSource(
+            split(latent_dir, cfg.data.train_split), num_views=cfg.data.num_views, seed=cfg.seed
+        )
+        dev = split(latent_dir, cfg.data.dev_split)
+        if _MODE.value == "evaluate":
+            return _evaluate(cfg, task, vocab, workdir)
+    result = fit(cfg, task, train_source=train, dev_source=dev, vocab=vocab, workdir=workdir)
+    log.info("finished at step %d (%s); dev %s", result.step, result.status, result.dev_metrics)
+
+
+def _cache(cfg, vocab, stage1: Trainer, workdir: str) -> None:
+    from signx_jax.latent_cache import write_latents
+    from signx_jax.models.video2pose import video_to_latent
+
+    p2g = stage1.model()
+    if _ROUTE.value == "pose":
+        encode = jax.jit(lambda b: p2g.encode(b["poses"], b["presence"], b["frame_mask"], deterministic=True))
+        features = ("poses",)
+    else:
+        task = tasks.Video2PoseTask(cfg, len(vocab))
+        v2p = restore_latest(cfg, task, workdir).model().video2pose
+        encode = jax.jit(lambda b: video_to_latent(v2p, p2g, b["rgb"], b["frame_mask"]))
+        features = ("rgb",)
+    out_dir = _LATENT_DIR.value
+    for split_name in (cfg.data.train_split, cfg.data.dev_split, cfg.data.test_split):
+        source = shards.open_split(cfg.data.data_dir, split_name)
+        write_latents(
+            encode, source, vocab, out_dir, split_name, mesh=stage1.mesh, features=features,
+            batch_size=cfg.data.eval_batch_size, buckets=cfg.data.buckets,
+            max_label_len=cfg.data.max_label_len, extra_manifest={"route": _ROUTE.value},
+        )  # fmt: skip
+    vocab.save(os.path.join(out_dir, "vocab.json"))
+
+
+def _evaluate(cfg, task, vocab, workdir: str) -> None:
+    from signx_jax.evaluate import decode_split, format_table, score
+
+    trainer = Trainer(cfg, task)
+    state, steps = released_params(workdir, trainer, cfg.train.keep_best)
+    trainer.restore_state(state)
+    rows = {}
+    for split_name in (cfg.data.dev_split, cfg.data.test_split):
+        refs, hyps = decode_split(trainer, shards.open_split(cfg.data.latent_dir, split_name), vocab)
+        rows[split_name] = score(refs, hyps)
+    print(f"released = mean of checkpoints {steps}\n" + format_table(rows))
+
+
+if __name__ == "__main__":
+    app.run(main)
