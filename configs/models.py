@@ -27,8 +27,9 @@ CSLR_VARIANTS = ("signx", "vac_baseline", "no_transformer", "single_scale_conv",
 
 # Scaling ladder: one width/depth setting per rung, shared by the fusion
 # encoder (stage 1) and the CSLR stage (stage 3) so that a rung's latent dim
-# matches across stages. Approximate parameter counts (vocab 1124) are in the
-# rung comments; ``python -m signx_jax.models.summary --size ladderN`` prints them.
+# matches across stages. Parameter counts (vocab 1124), CSLR / Pose2Gloss:
+# 1.1M/0.5M, 4.0M/2.5M, 18M/16M, 83M/94M, 328M/493M, 944M/864M;
+# ``python -m signx_jax.models.summary --size ladderN`` prints them.
 LADDER: dict[str, dict[str, int]] = {
     # latent: z dim; hidden: stream/fusion width; layers: ViT = enc = dec depth;
     # width: transformer width; temporal: conv/BiLSTM width.
@@ -68,8 +69,18 @@ def pose2gloss_config(size: str = "tiny") -> ml_collections.ConfigDict:
     }
     if size in LADDER:
         r = LADDER[size]
-        row = (r["hidden"], r["heads"] // 2 or 1, r["latent"], r["layers"], r["heads"],
-               2 * r["latent"], r["width"], max(r["layers"] // 2, 1), r["heads"], 4 * r["width"])
+        row = (
+            r["hidden"],
+            r["heads"] // 2 or 1,
+            r["latent"],
+            r["layers"],
+            r["heads"],
+            4 * r["latent"],
+            r["width"],
+            max(r["layers"] // 2, 1),
+            r["heads"],
+            4 * r["width"],
+        )
     else:
         row = table[size]
     (cfg.stream_hidden, cfg.fusion_heads, cfg.latent_dim, cfg.vit_layers, cfg.vit_heads,
@@ -95,8 +106,15 @@ def video2pose_config(size: str = "tiny") -> ml_collections.ConfigDict:
     }
     if size in LADDER:
         r = LADDER[size]
-        row = (112, 16, r["width"], max(r["layers"], 2), max(r["layers"] // 2, 1), r["heads"],
-               4 * r["width"])
+        row = (
+            112,
+            16,
+            r["width"],
+            max(r["layers"], 2),
+            max(r["layers"] // 2, 1),
+            r["heads"],
+            4 * r["width"],
+        )
     else:
         row = table[size]
     (cfg.image_size, cfg.patch_size, cfg.width, cfg.spatial_layers, cfg.temporal_layers,
@@ -126,9 +144,19 @@ def cslr_config(size: str = "tiny", variant: str = "signx") -> ml_collections.Co
     }
     if size in LADDER:
         r = LADDER[size]
-        row = (r["latent"], r["temporal"] // 2, r["temporal"], r["temporal"] // 2, r["width"],
-               r["layers"], r["layers"], r["heads"], 4 * r["width"], r["temporal"],
-               max(r["temporal"] // 16, 8))
+        row = (
+            r["latent"],
+            r["temporal"] // 2,
+            r["temporal"],
+            r["temporal"] // 2,
+            r["width"],
+            r["layers"],
+            r["layers"],
+            r["heads"],
+            4 * r["width"],
+            r["temporal"],
+            max(r["temporal"] // 16, 8),
+        )
     else:
         row = table[size]
     (cfg.latent_dim, cfg.conv_channels, cfg.temporal_width, cfg.lstm_hidden, cfg.width,

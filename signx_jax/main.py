@@ -121,6 +121,7 @@ def run_stage3(cfg, vocab, latent_dir, workdir):
 def main(argv) -> None:
     del argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("absl").setLevel(logging.WARNING)  # orbax is chatty at INFO
     cfg, workdir = _CONFIG.value, os.path.abspath(_WORKDIR.value)
     t0 = time.time()
     data_dir = os.path.join(workdir, "data")

@@ -130,7 +130,7 @@ def wer(
         raise ValueError(f"wer: {len(refs)} references but {len(hyps)} hypotheses")
     if costs not in COSTS:
         raise ValueError(f"wer: costs must be one of {sorted(COSTS)}, got {costs!r}")
-    alignments = [align(list(r), list(h), costs) for r, h in zip(refs, hyps)]
+    alignments = [align(list(r), list(h), costs) for r, h in zip(refs, hyps, strict=True)]
     return WerResult(
         sub=sum(a.sub for a in alignments),
         dele=sum(a.dele for a in alignments),
@@ -175,7 +175,9 @@ class _WhitespaceTokenizer:
         return text.split()
 
 
-def rouge_l(refs: Sequence[str], hyps: Sequence[str], *, beta: float = 1.2, chinese_chars: bool = False) -> float:
+def rouge_l(
+    refs: Sequence[str], hyps: Sequence[str], *, beta: float = 1.2, chinese_chars: bool = False
+) -> float:
     """Sentence-level ROUGE-L F_beta averaged over sentences, percent.
 
     The LCS precision P and recall R come from rouge-score; the combination
@@ -188,7 +190,7 @@ def rouge_l(refs: Sequence[str], hyps: Sequence[str], *, beta: float = 1.2, chin
         refs, hyps = [_char_split(r) for r in refs], [_char_split(h) for h in hyps]
     scorer = rouge_scorer.RougeScorer(["rougeL"], tokenizer=_WhitespaceTokenizer())
     total = 0.0
-    for ref, hyp in zip(refs, hyps):
+    for ref, hyp in zip(refs, hyps, strict=True):
         s = scorer.score(ref, hyp)["rougeL"]
         p, r = s.precision, s.recall
         if p > 0 and r > 0:

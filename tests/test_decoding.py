@@ -55,7 +55,7 @@ def ctc_brute_force(log_probs, blank):
 def decoded(tokens, lengths, scores):
     """[K, L] beams -> {tuple: score} of the finite ones."""
     out = {}
-    for row, n, s in zip(np.asarray(tokens), np.asarray(lengths), np.asarray(scores)):
+    for row, n, s in zip(np.asarray(tokens), np.asarray(lengths), np.asarray(scores), strict=True):
         if np.isfinite(s):
             seq = tuple(int(x) for x in row[:n])
             assert seq not in out, f"duplicate beam {seq}"
@@ -146,7 +146,7 @@ def test_prefix_beam_ignores_padded_frames_and_full_pruning_is_no_pruning():
     padded = ctc_prefix_beam_search(
         jnp.asarray(lp), jnp.array([6, 6]), beam=4, blank=4, prune_top_k=6, max_len=9
     )
-    for a, b in zip(trunc, padded):
+    for a, b in zip(trunc, padded, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
@@ -282,7 +282,7 @@ def test_attention_beam_equals_exhaustive_search(alpha, lp_alpha, rep):
     )
     for b in range(2):
         want = exhaustive_scores(dec, b, seqs, bos=bos, alpha=alpha, lp_alpha=lp_alpha, rep=rep)
-        want = {strip_eos(s, eos): float(w) for s, w in zip(seqs, want)}
+        want = {strip_eos(s, eos): float(w) for s, w in zip(seqs, want, strict=True)}
         got = decoded(tokens[b], lens[b], scores[b])
         assert set(got) == set(want)
         for seq, w in want.items():
@@ -293,6 +293,7 @@ def test_attention_beam_equals_exhaustive_search(alpha, lp_alpha, rep):
 def test_attention_beam_batched_equals_one_by_one_and_reorders_state():
     vocab, max_len, beam = 6, 5, 3
     dec = TinyDecoder(1, vocab, max_len)
+
     def run(src, batch):
         return attention_beam_search(
             dec.step, dec.init(src), batch=batch, beam=beam, max_len=max_len, entropy_alpha=0.3
@@ -301,12 +302,12 @@ def test_attention_beam_batched_equals_one_by_one_and_reorders_state():
     batched = run(jnp.repeat(jnp.arange(3), beam), 3)
     for b in range(3):
         single = run(jnp.full((beam,), b), 1)
-        for x, y in zip(batched, single):
+        for x, y in zip(batched, single, strict=True):
             np.testing.assert_allclose(x[b], y[0], rtol=1e-5)
     # Scores recomputed from scratch for the returned beams (catches bad reordering).
     for b in range(3):
         seqs = []
-        for row, n in zip(np.asarray(batched[0][b]), np.asarray(batched[1][b])):
+        for row, n in zip(np.asarray(batched[0][b]), np.asarray(batched[1][b]), strict=True):
             seq = tuple(int(x) for x in row[:n])
             seqs.append(seq + (2,) if n < max_len else seq)
         want = exhaustive_scores(dec, b, seqs, bos=1, alpha=0.3, lp_alpha=0.0, rep=1.0)
@@ -336,8 +337,16 @@ def test_ctc_prefix_scores_equal_brute_force_prefix_probabilities():
             assert psi[c] == pytest.approx(prefix_brute_force(lp[0], blank, prefix + [c]), abs=1e-5)
         assert psi[eos] == pytest.approx(full.get(tuple(prefix), -np.inf), abs=1e-5)
         assert np.isneginf(psi[[0, 1, blank]]).all()
+        # Partial scoring (pre-beam) gives the same values on its candidates.
+        part = np.asarray(ctc_prefix_scores(scorer, state, jnp.array([[[5, 3]]])))[0, 0]
+        np.testing.assert_allclose(part[[3, 5, eos]], psi[[3, 5, eos]], rtol=1e-6)
+        assert np.isneginf(part[[0, 1, blank]]).all()
         state = ctc_prefix_advance(
-            scorer, state, jnp.zeros((1, 1), jnp.int32), jnp.full((1, 1), token), jnp.asarray(psi[token]).reshape(1, 1)
+            scorer,
+            state,
+            jnp.zeros((1, 1), jnp.int32),
+            jnp.full((1, 1), token),
+            jnp.asarray(psi[token]).reshape(1, 1),
         )
         prefix.append(token)
 
@@ -364,7 +373,7 @@ def test_joint_lambda_zero_is_attention_and_one_is_ctc_and_between_mixes():
     scorer = CTCPrefixScorer(jnp.asarray(lp), jnp.array([2]), blank=blank)
     att = joint_run(dec, None, 0.0, beam, max_len)
     zero = joint_run(dec, scorer, 0.0, beam, max_len)
-    for x, y in zip(att, zero):
+    for x, y in zip(att, zero, strict=True):
         np.testing.assert_array_equal(x, y)
 
     ctc_brute = ctc_brute_force(lp[0], blank)
@@ -373,7 +382,7 @@ def test_joint_lambda_zero_is_attention_and_one_is_ctc_and_between_mixes():
 
     seqs = all_sequences(vocab, max_len, eos)
     att_scores = exhaustive_scores(dec, 0, seqs, bos=1, alpha=0.0, lp_alpha=0.0, rep=1.0)
-    att_scores = {strip_eos(s, eos): a for s, a in zip(seqs, att_scores)}
+    att_scores = {strip_eos(s, eos): a for s, a in zip(seqs, att_scores, strict=True)}
     mixed = decoded(*(x[0] for x in joint_run(dec, scorer, 0.3, beam, max_len)))
     assert set(mixed) == set(ctc_brute)  # every other sequence is CTC-impossible
     for seq, s in mixed.items():
@@ -392,7 +401,9 @@ def test_rescore_nbest_lambda_extremes():
     t1, _, s1 = rescore_nbest(tokens, lens, att, jnp.asarray(lp), jnp.array([5]), ctc_weight=1.0)
     np.testing.assert_allclose(s1[0], sorted(ctc, reverse=True), rtol=1e-5)
     _, _, sh = rescore_nbest(tokens, lens, att, jnp.asarray(lp), jnp.array([5]), ctc_weight=0.5)
-    want = sorted([0.5 * c + 0.5 * a for c, a in zip(ctc, [-1.0, -2.0, -3.0])], reverse=True)
+    want = sorted(
+        [0.5 * c + 0.5 * a for c, a in zip(ctc, [-1.0, -2.0, -3.0], strict=True)], reverse=True
+    )
     np.testing.assert_allclose(sh[0], want, rtol=1e-5)
 
 
@@ -425,3 +436,44 @@ def test_sampling_greedy_top_k_and_distribution():
     keep = order[: np.searchsorted(np.cumsum(p[order]), 0.5) + 1]
     first = np.where(lens > 0, toks[:, 0], 2)
     assert set(np.asarray(first).tolist()) <= set(keep.tolist())
+
+
+# ----------------------------------------------------------------------------- CSLR model glue
+
+
+def test_decode_cslr_attention_beam_one_is_greedy_and_joint_runs():
+    from flax import nnx
+
+    from configs.models import cslr_config
+    from signx_jax.models.cslr import CSLR
+
+    cfg = cslr_config("tiny")
+    cfg.use_distillation = False  # the ResNet teacher only slows the compile down
+    cfg.enc_layers = cfg.dec_layers = 1
+    model = CSLR(cfg, 12, rngs=nnx.Rngs(0))
+    rng = np.random.default_rng(0)
+    latent = jnp.asarray(rng.normal(size=(2, 21, cfg.latent_dim)), jnp.float32)
+    mask = jnp.arange(21)[None] < jnp.array([[21], [15]])
+    max_len = 5
+
+    @nnx.jit
+    def run(m, latent, mask):
+        out = m(latent, mask, deterministic=True)
+        beam1 = decoding.decode_cslr(m, out, method="attention", beam=1, max_len=max_len)
+        # Greedy by hand with the model's own decode_step.
+        cache, tok, greedy = m.init_decode_cache(2, max_len), jnp.full((2,), 1, jnp.int32), []
+        for t in range(max_len):
+            logits, _, cache = m.decode_step(out["enc"], out["enc_mask"], tok, jnp.int32(t), cache)
+            tok = jnp.argmax(logits, -1).astype(jnp.int32)
+            greedy.append(tok)
+        joint = decoding.decode_cslr(m, out, method="joint", beam=3, max_len=max_len)
+        return beam1, jnp.stack(greedy, 1), joint
+
+    (tokens, lens, _), greedy, joint = run(model, latent, mask)
+    for b in range(2):
+        g = list(np.asarray(greedy[b]))
+        g = g[: g.index(2)] if 2 in g else g
+        assert list(np.asarray(tokens[b, 0, : lens[b, 0]])) == g
+    tok, n, s = joint
+    assert tok.shape == (2, 3, max_len) and n.shape == s.shape == (2, 3)
+    assert np.all(np.diff(np.asarray(s), axis=1) <= 0)  # best first

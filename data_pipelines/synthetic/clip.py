@@ -154,6 +154,7 @@ def render_clip(
     if cfg.rgb:
         colours = dict(signer["colours"], background=rng.uniform(170, 235) + rng.normal(0, 6, 3))
         img = raster.render_rgb(fk, signer["body"], camera, cfg.image_size, colours)
-        img = img + noise.rgb * rng.standard_normal(img.shape, dtype=np.float32)
+        # Luminance (grey) sensor noise: one draw per pixel, shared by R, G, B.
+        img = img + noise.rgb * rng.standard_normal((*img.shape[:3], 1), dtype=np.float32)
         rgb = np.clip(np.round(img), 0, 255).astype(np.uint8)
     return poses, presence, rgb, spans

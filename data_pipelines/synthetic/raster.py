@@ -26,7 +26,7 @@ DEPTH_RANGE = (-0.4, 0.7)  # metres relative to the hips mapped to [0, 1]
 # Two bones per finger (base -> middle joint -> tip) are enough at 64 px.
 _FINGER_BONES = [(b, b + 1) for b in range(1, 21, 4)] + [(b + 1, b + 3) for b in range(1, 21, 4)]
 _FACE_FEATURES = ((36, 39), (42, 45), (17, 21), (22, 26), (48, 54), (51, 57))
-_SPLAT_STEP = 0.6  # pixels between capsule samples (< 1/sqrt(2): no holes)
+_SPLAT_STEP = 0.7  # pixels between capsule samples (< 1/sqrt(2): no holes)
 _CHUNK_PIXELS = 2_000_000  # frames x segments x pixels per numpy batch (memory bound)
 
 
@@ -160,24 +160,25 @@ def _splat(seg_uvz: np.ndarray, radius: np.ndarray, bias: np.ndarray, size: int)
     seg_uvz: [T, S, 2, 3]; radius, bias: [S] (image units) -> index [T, size*size], -1 = none.
     """
     num_frames = seg_uvz.shape[0]
+    seg_uvz = seg_uvz.astype(np.float32)
     zbuf = np.full(num_frames * size * size, -np.inf, np.float32)
     index = np.full(num_frames * size * size, -1, np.int32)
-    base = (np.arange(num_frames) * size * size)[:, None]
+    base = (np.arange(num_frames, dtype=np.int32) * size * size)[:, None]
     for s in range(seg_uvz.shape[1]):
         a, b = seg_uvz[:, s, 0, :2] * size, seg_uvz[:, s, 1, :2] * size  # [T, 2] pixels
         za, zb = seg_uvz[:, s, 0, 2:3], seg_uvz[:, s, 1, 2:3]
         r = float(radius[s] * size)
         axis = b - a
         length = np.linalg.norm(axis, axis=-1, keepdims=True)  # [T, 1]
-        unit = np.where(length > 1e-6, axis / np.maximum(length, 1e-6), [1.0, 0.0])
+        unit = np.where(length > 1e-6, axis / np.maximum(length, 1e-6), np.float32([1, 0]))
         normal = np.stack([-unit[:, 1], unit[:, 0]], -1)
-        along = np.arange(-r, float(length.max()) + r + _SPLAT_STEP, _SPLAT_STEP)
-        across = np.arange(-r, r + _SPLAT_STEP, _SPLAT_STEP)
+        along = np.arange(-r, float(length.max()) + r + _SPLAT_STEP, _SPLAT_STEP, np.float32)
+        across = np.arange(-r, r + _SPLAT_STEP, _SPLAT_STEP, np.float32)
         sa, sb = np.repeat(along, across.size)[None], np.tile(across, along.size)[None]
         clamped = np.clip(sa, 0.0, length)  # [T, K]
         inside = (sa - clamped) ** 2 + sb**2 <= r * r
-        px = np.floor(a[:, 0:1] + sa * unit[:, 0:1] + sb * normal[:, 0:1]).astype(np.int64)
-        py = np.floor(a[:, 1:2] + sa * unit[:, 1:2] + sb * normal[:, 1:2]).astype(np.int64)
+        px = np.floor(a[:, 0:1] + sa * unit[:, 0:1] + sb * normal[:, 0:1]).astype(np.int32)
+        py = np.floor(a[:, 1:2] + sa * unit[:, 1:2] + sb * normal[:, 1:2]).astype(np.int32)
         inside &= (px >= 0) & (px < size) & (py >= 0) & (py < size)
         depth = za + clamped / np.maximum(length, 1e-6) * (zb - za) + bias[s]
         flat = base + np.clip(py, 0, size - 1) * size + np.clip(px, 0, size - 1)

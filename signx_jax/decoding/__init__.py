@@ -5,6 +5,7 @@
   length and repetition penalties; sampling.
 - ``joint``: CTC prefix scores for joint CTC/attention decoding and n-best
   rescoring.
+- ``model``: ``decode_cslr``, the searches applied to a ``CSLR`` model.
 """
 
 from signx_jax.decoding.attention import (
@@ -24,6 +25,7 @@ from signx_jax.decoding.joint import (
     ctc_sequence_log_prob,
     rescore_nbest,
 )
+from signx_jax.decoding.model import decode_cslr
 
 __all__ = [
     "CTCPrefixScorer",
@@ -37,6 +39,7 @@ __all__ = [
     "ctc_prefix_init",
     "ctc_prefix_scores",
     "ctc_sequence_log_prob",
+    "decode_cslr",
     "gnmt_length_penalty",
     "rescore_nbest",
     "sample",

@@ -57,10 +57,10 @@ def apply_repetition_penalty(logits: jax.Array, seen: jax.Array, penalty: float)
     return jnp.where(seen, penalised, logits)
 
 
-def _gather_beams(tree: Any, parent: jax.Array, batch: int, beam: int) -> Any:
-    """Reorder leaves with leading dim batch * beam by parent [B, K]."""
+def _gather_beams(tree: Any, parent: jax.Array, batch: int, beam: int, axis: int) -> Any:
+    """Reorder leaves whose dim ``axis`` is batch * beam by parent [B, K]."""
     flat = (jnp.arange(batch)[:, None] * beam + parent).reshape(-1)
-    return jax.tree.map(lambda leaf: jnp.take(leaf, flat, axis=0), tree)
+    return jax.tree.map(lambda leaf: jnp.take(leaf, flat, axis=axis), tree)
 
 
 def attention_beam_search(
@@ -77,16 +77,21 @@ def attention_beam_search(
     repetition_penalty: float = 1.0,
     ctc_scorer: joint.CTCPrefixScorer | None = None,
     ctc_weight: float = 0.0,
+    ctc_pre_beam: int | None = None,
+    state_axis: int = 0,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Batched beam search over ``step_fn`` (Algorithm 3).
 
-    init_state: decoder state for batch * beam rows (row b * beam + k).
+    init_state: decoder state for batch * beam rows (row b * beam + k) along
+    dim ``state_axis`` of every leaf (1 for a [layers, N, ...] KV cache).
     Returns tokens [B, beam, max_len] int32 (-1 padded, EOS removed),
     lengths [B, beam] (without EOS) and scores [B, beam] = s / lp(|y|),
     best first. A hypothesis that reaches ``max_len`` without EOS is kept
     as is. With ctc_weight = 1 the ranking uses CTC prefix scores only (the
     attention log-probs are ignored but entropy and length penalties still
-    apply).
+    apply). ``ctc_pre_beam`` = P scores CTC prefixes only for each
+    hypothesis' P best attention tokens (+ EOS), as ESPnet does; None scores
+    the whole vocabulary (exact, T*V work per hypothesis and step).
     """
     n = batch * beam
     probe = jax.eval_shape(step_fn, init_state, jnp.zeros((n,), jnp.int32), jnp.int32(0))
@@ -116,7 +121,10 @@ def attention_beam_search(
         logits = apply_repetition_penalty(logits, c["seen"], repetition_penalty)
         token_score = jax.nn.log_softmax(logits, axis=-1)
         if use_ctc:
-            psi_ext = joint.ctc_prefix_scores(ctc_scorer, c["ctc"])
+            pre = None
+            if ctc_pre_beam is not None and ctc_pre_beam < vocab:
+                pre = lax.top_k(token_score, ctc_pre_beam)[1]
+            psi_ext = joint.ctc_prefix_scores(ctc_scorer, c["ctc"], pre)
             psi = c["ctc"].psi[..., None]
             ctc_delta = jnp.where(jnp.isfinite(psi), psi_ext - psi, NEG_INF)
             if ctc_weight == 1.0:  # avoid 0 * -inf
@@ -136,7 +144,9 @@ def attention_beam_search(
         _, idx = lax.top_k(rank.reshape(batch, beam * vocab), beam)
         parent, token = idx // vocab, (idx % vocab).astype(jnp.int32)
 
-        pick = lambda a: jnp.take_along_axis(a, parent.reshape(parent.shape + (1,) * (a.ndim - 2)), 1)
+        pick = lambda a: jnp.take_along_axis(
+            a, parent.reshape(parent.shape + (1,) * (a.ndim - 2)), 1
+        )
         was_finished = pick(c["finished"])
         length = pick(c["length"])
         tokens = pick(c["tokens"])
@@ -148,15 +158,18 @@ def attention_beam_search(
             length=length + (~was_finished).astype(jnp.int32),
             score=jnp.take_along_axis(cand.reshape(batch, -1), idx, axis=1),
             finished=was_finished | (token == eos),
-            seen=pick(c["seen"]) | (jax.nn.one_hot(token, vocab, dtype=jnp.bool_) & write.any(-1)[..., None]),
-            dec=_gather_beams(dec, parent, batch, beam),
+            seen=pick(c["seen"])
+            | (jax.nn.one_hot(token, vocab, dtype=jnp.bool_) & write.any(-1)[..., None]),
+            dec=_gather_beams(dec, parent, batch, beam, state_axis),
             ctc=None,
         )
         if use_ctc:
             chosen_psi = jnp.take_along_axis(psi_ext.reshape(batch, -1), idx, axis=1)
             # A finished parent's token is a placeholder: keep its state.
             adv_token = jnp.where(was_finished, eos, token)
-            new["ctc"] = joint.ctc_prefix_advance(ctc_scorer, c["ctc"], parent, adv_token, chosen_psi)
+            new["ctc"] = joint.ctc_prefix_advance(
+                ctc_scorer, c["ctc"], parent, adv_token, chosen_psi
+            )
         return new
 
     final = lax.while_loop(cond, body, carry)

@@ -14,6 +14,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from signx_jax.schema import BLANK_ID
@@ -44,20 +45,30 @@ def ctc_greedy(
     return tokens, keep.sum(axis=1).astype(jnp.int32)
 
 
-def _prefix_children(tokens: jax.Array, lengths: jax.Array, valid: jax.Array) -> jax.Array:
+# Two odd multipliers: a prefix is identified by two 32-bit polynomial hashes
+# h(y + s) = h(y) * P + s + 1 (mod 2**32), i.e. 64 bits, so two different
+# prefixes of equal length collide with probability ~2**-64.
+_HASH_MULT = np.array([1_000_003, 2_654_435_761], np.uint32)
+
+
+def _extend_hash(h: jax.Array, sym: jax.Array) -> jax.Array:
+    """h [..., 2] uint32, sym [...] -> hash of the prefix extended by sym."""
+    return h * jnp.asarray(_HASH_MULT) + (sym.astype(jnp.uint32) + 1)[..., None]
+
+
+def _prefix_children(
+    hash_: jax.Array, parent_hash: jax.Array, lengths: jax.Array, valid: jax.Array
+) -> jax.Array:
     """child[b, k, j] = True when beam j is beam k extended by exactly one symbol.
 
-    tokens: [B, K, L] (-1 padded), lengths/valid: [B, K]. Beams are distinct
-    prefixes, so for a given (k, symbol) at most one j matches.
+    hash_, parent_hash: [B, K, 2] (hash of the prefix and of the prefix minus
+    its last symbol); lengths, valid: [B, K]. O(K^2) instead of comparing
+    token arrays (O(K^2 L)). Beams are distinct prefixes, so for a given
+    (k, symbol) at most one j matches.
     """
-    max_len = tokens.shape[-1]
-    pos = jnp.arange(max_len)
-    # Positions < len[k] must agree between beam k and beam j.
-    within = pos[None, None, None, :] < lengths[:, :, None, None]  # [B, K, 1, L]
-    same = tokens[:, :, None, :] == tokens[:, None, :, :]  # [B, K, J, L]
-    prefix_ok = jnp.all(same | ~within, axis=-1)
+    same = jnp.all(parent_hash[:, None, :, :] == hash_[:, :, None, :], axis=-1)  # [B, K, J]
     one_longer = lengths[:, None, :] == lengths[:, :, None] + 1
-    return prefix_ok & one_longer & valid[:, :, None] & valid[:, None, :]
+    return same & one_longer & valid[:, :, None] & valid[:, None, :]
 
 
 @functools.partial(jax.jit, static_argnames=("beam", "blank", "prune_top_k", "max_len"))
@@ -77,7 +88,8 @@ def ctc_prefix_beam_search(
     frame emits the prefix' last symbol). Per frame, every beam proposes
     itself (blank or repeat of its last symbol) and one extension per symbol
     among the frame's ``prune_top_k`` most likely ones (all symbols if None);
-    an extension equal to a prefix already in the beam is merged into it.
+    an extension equal to a prefix already in the beam is merged into it
+    (prefixes are matched by a 64-bit hash, see ``_HASH_MULT``).
 
     log_probs: [B, T, V] normalised log-probabilities; lengths: [B].
     Returns tokens [B, beam, max_len] int32 (-1 padded), lengths [B, beam] and
@@ -93,13 +105,15 @@ def ctc_prefix_beam_search(
         tokens=jnp.full((batch, beam, max_len), -1, jnp.int32),
         length=jnp.zeros((batch, beam), jnp.int32),
         last=jnp.full((batch, beam), -1, jnp.int32),
+        hash=jnp.zeros((batch, beam, 2), jnp.uint32),
+        parent_hash=jnp.zeros((batch, beam, 2), jnp.uint32),
         # Only beam 0 (the empty prefix) is alive at the start.
         p_b=jnp.full((batch, beam), NEG_INF).at[:, 0].set(0.0),
         p_nb=jnp.full((batch, beam), NEG_INF),
     )
 
     def step(state, inputs):
-        frame_lp, t = inputs  # [B, V], scalar
+        frame_lp, t, sym_lp, sym = inputs  # [B, V], scalar, [B, S], [B, S]
         p_tot = jnp.logaddexp(state["p_b"], state["p_nb"])
         valid = jnp.isfinite(p_tot)
         lp_blank = frame_lp[:, blank][:, None]
@@ -109,7 +123,8 @@ def ctc_prefix_beam_search(
         stay_nb = state["p_nb"] + lp_last
 
         # Extensions by the frame's top symbols: [B, K, S].
-        sym_lp, sym = lax.top_k(frame_lp, k_sym)  # [B, S]
+        if k_sym == vocab:  # no pruning: symbol s is column s, no sort needed
+            sym_lp, sym = frame_lp, jnp.broadcast_to(jnp.arange(vocab), (batch, vocab))
         is_last = sym[:, None, :] == state["last"][:, :, None]
         # A repeated symbol needs a blank in between, so only p_blank feeds it.
         ext_nb = jnp.where(is_last, state["p_b"][:, :, None], p_tot[:, :, None])
@@ -117,18 +132,26 @@ def ctc_prefix_beam_search(
         ext_ok = (sym[:, None, :] != blank) & (state["length"][:, :, None] < max_len)
         ext_nb = jnp.where(ext_ok & valid[:, :, None], ext_nb, NEG_INF)
 
-        # Merge: extension (k, s) that equals beam j is added to j's p_nonblank.
-        child = _prefix_children(state["tokens"], state["length"], valid)  # [B, K, J]
-        child_sym = state["last"]  # [B, J]: the symbol a child adds to its parent
-        match = child[:, :, None, :] & (sym[:, None, :, None] == child_sym[:, None, None, :])
-        merged = jnp.where(match, ext_nb[..., None], NEG_INF)  # [B, K, S, J]
-        stay_nb = jnp.logaddexp(stay_nb, jax.nn.logsumexp(merged, axis=(1, 2)))
-        ext_nb = jnp.where(match.any(-1), NEG_INF, ext_nb)
+        # Merge: beam j that is beam k plus symbol last[j] absorbs extension
+        # (k, last[j]); that extension then leaves the candidate list.
+        child = _prefix_children(state["hash"], state["parent_hash"], state["length"], valid)
+        parent_of = jnp.argmax(child, axis=1)  # [B, J]
+        if k_sym == vocab:
+            pos, found = jnp.maximum(state["last"], 0), state["last"] >= 0
+        else:
+            hit = sym[:, None, :] == state["last"][:, :, None]  # [B, J, S]
+            pos, found = jnp.argmax(hit, axis=-1), hit.any(-1)
+        merge = child.any(axis=1) & found
+        flat = parent_of * k_sym + pos  # [B, J] into ext_nb.reshape(B, K * S)
+        ext_flat = ext_nb.reshape(batch, beam * k_sym)
+        absorbed = jnp.take_along_axis(ext_flat, flat, axis=1)
+        stay_nb = jnp.where(merge, jnp.logaddexp(stay_nb, absorbed), stay_nb)
+        drop = jnp.where(merge, flat, beam * k_sym)  # out of range -> no-op
+        ext_flat = ext_flat.at[jnp.arange(batch)[:, None], drop].set(NEG_INF, mode="drop")
 
         # Select the best `beam` of K stay + K*S extension candidates.
-        cand_b = jnp.concatenate([stay_b, jnp.full((batch, beam * k_sym), NEG_INF)], axis=1)
-        cand_nb = jnp.concatenate([stay_nb, ext_nb.reshape(batch, -1)], axis=1)
-        top_score, top_idx = lax.top_k(jnp.logaddexp(cand_b, cand_nb), beam)
+        cand = jnp.concatenate([jnp.logaddexp(stay_b, stay_nb), ext_flat], axis=1)
+        top_score, top_idx = lax.top_k(cand, beam)
         is_ext = top_idx >= beam
         parent = jnp.where(is_ext, (top_idx - beam) // k_sym, top_idx)
         new_sym = jnp.take_along_axis(sym, jnp.maximum(top_idx - beam, 0) % k_sym, axis=1)
@@ -137,12 +160,19 @@ def ctc_prefix_beam_search(
         length = jnp.take_along_axis(state["length"], parent, axis=1)
         write = jax.nn.one_hot(length, max_len, dtype=jnp.bool_) & is_ext[:, :, None]
         tokens = jnp.where(write, new_sym[:, :, None], tokens)
+        par_hash = jnp.take_along_axis(state["hash"], parent[:, :, None], axis=1)
+        ext = is_ext[..., None]
         new = dict(
             tokens=tokens,
+            hash=jnp.where(ext, _extend_hash(par_hash, new_sym), par_hash),
+            parent_hash=jnp.where(
+                ext, par_hash, jnp.take_along_axis(state["parent_hash"], parent[:, :, None], axis=1)
+            ),
             length=length + is_ext.astype(jnp.int32),
             last=jnp.where(is_ext, new_sym, jnp.take_along_axis(state["last"], parent, axis=1)),
-            p_b=jnp.take_along_axis(cand_b, top_idx, axis=1),
-            p_nb=jnp.take_along_axis(cand_nb, top_idx, axis=1),
+            # Extensions end in their symbol: all their mass is p_nonblank.
+            p_b=jnp.where(is_ext, NEG_INF, jnp.take_along_axis(stay_b, parent, axis=1)),
+            p_nb=jnp.where(is_ext, top_score, jnp.take_along_axis(stay_nb, parent, axis=1)),
         )
         # Dead candidates keep -inf everywhere so `valid` stays exact.
         dead = ~jnp.isfinite(top_score)
@@ -156,7 +186,12 @@ def ctc_prefix_beam_search(
         )
         return new, None
 
-    frames = (jnp.swapaxes(log_probs, 0, 1), jnp.arange(num_frames))
+    time_major = jnp.swapaxes(log_probs, 0, 1)  # [T, B, V]
+    if k_sym == vocab:
+        top = (jnp.zeros((num_frames, 0)), jnp.zeros((num_frames, 0)))  # unused
+    else:  # one batched top-k for all frames instead of one per scan step
+        top = lax.top_k(time_major, k_sym)
+    frames = (time_major, jnp.arange(num_frames), *top)
     final, _ = lax.scan(step, init, frames)
     scores = jnp.logaddexp(final["p_b"], final["p_nb"])
     order = jnp.argsort(-scores, axis=1, stable=True)

@@ -120,17 +120,30 @@ def _extend(
     return psi, (jnp.moveaxis(r_n, 0, -2), jnp.moveaxis(r_b, 0, -2))
 
 
-def ctc_prefix_scores(scorer: CTCPrefixScorer, state: CTCPrefixState) -> jax.Array:
-    """psi(g + c) for every hypothesis g and every symbol c: [B, K, V].
+def ctc_prefix_scores(
+    scorer: CTCPrefixScorer, state: CTCPrefixState, candidates: jax.Array | None = None
+) -> jax.Array:
+    """psi(g + c) for every hypothesis g and symbol c: [B, K, V].
 
     EOS gets the full CTC probability of g; PAD, BOS and the blank can never
-    be emitted and get -inf.
+    be emitted and get -inf. ``candidates`` [B, K, P] restricts the work to
+    P symbols per hypothesis (ESPnet's partial scoring; others get -inf,
+    EOS is always scored): the cost drops from T*V to T*P per hypothesis.
     """
     x = scorer.padded_log_probs()  # [B, T, V]
-    vocab = x.shape[-1]
+    batch, _, vocab = x.shape
+    beam = state.last.shape[1]
     x_t = jnp.moveaxis(x, 1, 0)  # [T, B, V]
-    same = state.last[..., None] == jnp.arange(vocab)
-    psi, _ = _extend(x_t[:, :, None, :], x_t[:, :, scorer.blank][..., None], state, same, False)
+    x_blank = x_t[:, :, scorer.blank][..., None]
+    if candidates is None:
+        same = state.last[..., None] == jnp.arange(vocab)
+        psi, _ = _extend(x_t[:, :, None, :], x_blank, state, same, False)
+    else:
+        b_idx = jnp.arange(batch)[:, None, None]
+        same = state.last[..., None] == candidates
+        part, _ = _extend(x_t[:, b_idx, candidates], x_blank, state, same, False)
+        k_idx = jnp.arange(beam)[None, :, None]
+        psi = jnp.full((batch, beam, vocab), NEG_INF).at[b_idx, k_idx, candidates].set(part)
     full = jnp.logaddexp(state.r_n[..., -1], state.r_b[..., -1])
     psi = psi.at[..., scorer.eos].set(full)
     never = jnp.array([scorer.pad, scorer.bos, scorer.blank])
@@ -172,7 +185,11 @@ def ctc_prefix_advance(
 
 
 def ctc_sequence_log_prob(
-    log_probs: jax.Array, lengths: jax.Array, tokens: jax.Array, token_lengths: jax.Array, blank: int
+    log_probs: jax.Array,
+    lengths: jax.Array,
+    tokens: jax.Array,
+    token_lengths: jax.Array,
+    blank: int,
 ) -> jax.Array:
     """log p_ctc(y | x) of whole sequences via optax.ctc_loss.
 

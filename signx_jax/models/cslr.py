@@ -123,12 +123,16 @@ class CSLR(nnx.Module):
         else:
             out["student_logits"] = out["teacher_logits"] = None
 
-        h, out_lengths = self.conv(compiled.astype(self.dtype), lengths, deterministic=deterministic)
+        h, out_lengths = self.conv(
+            compiled.astype(self.dtype), lengths, deterministic=deterministic
+        )
         u = self.bilstm(h, out_lengths)
         enc_mask = temporal.length_mask(out_lengths, u.shape[1])
         if self.encoder is not None:
             pos = layers.sinusoidal_positions(jnp.arange(u.shape[1])[None], self.enc_width)
-            e = self.enc_dropout(self.enc_proj(u) + pos.astype(self.dtype), deterministic=deterministic)
+            e = self.enc_dropout(
+                self.enc_proj(u) + pos.astype(self.dtype), deterministic=deterministic
+            )
             enc = self.encoder(e, enc_mask, deterministic=deterministic)
         else:
             enc = u
@@ -198,6 +202,6 @@ class IsolatedHead(nnx.Module):
     ) -> jax.Array:
         """latent [B, T, D], frame_mask [B, T] -> logits [B, num_classes] float32."""
         pooled = layers.masked_mean(self.ln(latent), frame_mask.astype(bool))
-        return self.mlp(pooled.astype(self.ln.dtype or jnp.float32), deterministic=deterministic).astype(
-            jnp.float32
-        )
+        return self.mlp(
+            pooled.astype(self.ln.dtype or jnp.float32), deterministic=deterministic
+        ).astype(jnp.float32)

@@ -192,7 +192,9 @@ class EncoderLayer(nnx.Module):
 
     def __call__(self, x: jax.Array, mask: jax.Array | None, *, deterministic: bool) -> jax.Array:
         h = self.ln_attn(x)
-        x = x + self.dropout(self.attn(h, h, mask, deterministic=deterministic), deterministic=deterministic)
+        x = x + self.dropout(
+            self.attn(h, h, mask, deterministic=deterministic), deterministic=deterministic
+        )
         h = self.mlp(self.ln_mlp(x), deterministic=deterministic)
         x = x + self.dropout(h, deterministic=deterministic)
         return constrain(x, ("batch", "length", "act_embed"))

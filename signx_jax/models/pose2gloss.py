@@ -51,7 +51,11 @@ class StreamFusion(nnx.Module):
         self.enabled = tuple(name in cfg.streams for name in STREAM_NAMES)
         self.offsets = tuple(stream_offsets()[name] for name in STREAM_NAMES)
         self.encoders = nnx.Dict(
-            {name: StreamEncoder(dim, cfg, rngs=rngs) for name, dim in STREAMS if name in cfg.streams}
+            {
+                name: StreamEncoder(dim, cfg, rngs=rngs)
+                for name, dim in STREAMS
+                if name in cfg.streams
+            }
         )
         # Tells the attention which tool a token came from.
         self.stream_embedding = nnx.Param(
@@ -66,9 +70,7 @@ class StreamFusion(nnx.Module):
         # absent or disabled stream is zero, so any subset of streams fits one shape.
         self.pad_match = layers.dense(n * d_h, cfg.latent_dim, ("mlp", "embed"), cfg, rngs)
 
-    def __call__(
-        self, poses: jax.Array, presence: jax.Array, *, deterministic: bool
-    ) -> jax.Array:
+    def __call__(self, poses: jax.Array, presence: jax.Array, *, deterministic: bool) -> jax.Array:
         """poses [B, T, 1959], presence [B, T, 5] bool -> PadMatch output [B, T, Dz]."""
         batch, time = poses.shape[:2]
         present = presence & jnp.asarray(self.enabled)

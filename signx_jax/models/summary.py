@@ -145,8 +145,7 @@ def stage_table(
         if any(p is None for p in parts):
             continue
         params = sum(
-            count_params(p) if isinstance(p, nnx.Module) else int(np.prod(p.shape))
-            for p in parts
+            count_params(p) if isinstance(p, nnx.Module) else int(np.prod(p.shape)) for p in parts
         )
         flops = lowered_flops(model, fn, *args) if fn is not None else float("nan")
         out.append((name, params, flops))

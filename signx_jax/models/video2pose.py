@@ -86,9 +86,7 @@ class Video2Pose(nnx.Module):
         v = tokens[:, 0] if self.pool == "cls" else tokens[:, 1:].mean(axis=1)
         return constrain(v.reshape(batch, time, -1), ("batch", "length", "act_embed"))
 
-    def __call__(
-        self, rgb: jax.Array, frame_mask: jax.Array, *, deterministic: bool
-    ) -> jax.Array:
+    def __call__(self, rgb: jax.Array, frame_mask: jax.Array, *, deterministic: bool) -> jax.Array:
         """rgb [B, T, H, W, 3], frame_mask [B, T] -> poses_hat [B, T, 1959] float32."""
         frame_mask = frame_mask.astype(bool)
         v = self.frame_features(rgb, deterministic=deterministic)

@@ -114,6 +114,16 @@ def _state_shardings(state: TrainState, tx: optax.GradientTransformation, mesh) 
     )
 
 
+def mesh_from_config(mesh_cfg) -> jax.sharding.Mesh:
+    """The (data, fsdp, tensor) mesh of a config; with no -1 axis, a mesh smaller
+    than the machine takes the first devices (e.g. one device of eight)."""
+    sizes = dict(mesh_cfg)
+    devices = None
+    if all(v > 0 for v in sizes.values()):
+        devices = jax.devices()[: int(np.prod(list(sizes.values())))]
+    return shd.make_mesh(**sizes, devices=devices)
+
+
 # -- the trainer ----------------------------------------------------------------------
 
 
@@ -122,7 +132,7 @@ class Trainer:
 
     def __init__(self, cfg: ml_collections.ConfigDict, task, mesh: jax.sharding.Mesh | None = None):
         self.cfg, self.task = cfg, task
-        self.mesh = mesh or shd.make_mesh(**cfg.mesh)
+        self.mesh = mesh or mesh_from_config(cfg.mesh)
         self.tx, self.schedule = make_optimizer(cfg.optim, cfg.train.total_steps)
 
         with jax.set_mesh(self.mesh):

@@ -76,6 +76,7 @@ def stage1_trainer(cfg, vocab) -> Trainer:
 def main(argv) -> None:
     del argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("absl").setLevel(logging.WARNING)  # orbax is chatty at INFO
     distributed.initialize()
     cfg, workdir = _CONFIG.value, _WORKDIR.value
     if cfg is None or workdir is None:
