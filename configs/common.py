@@ -46,6 +46,9 @@ def train_config(
     c.data.task = "recognition"  # or "translation" (Sign2Text, stage 3)
     c.data.num_views = 10  # stage 3: deterministic latent views per clip
     c.data.skip_corrupt = False
+    # Train on random windows of this many frames (0 = whole clips). Only for
+    # frame-level objectives: stage 2 regresses poses frame by frame.
+    c.data.train_window = 0
 
     if stage == "pose2gloss":
         c.model = models.pose2gloss_config(size)

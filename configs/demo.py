@@ -49,6 +49,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     s2 = train_config("video2pose", "tiny")
     _shrink(s2, steps=20 if tiny else 1500, batch=8, buckets=buckets, eval_every=20 if tiny else 500)
     s2.model.image_size = c.corpus.image_size
+    s2.model.patch_size = 16  # 16 patches per 64x64 frame: cheap on CPU
+    s2.data.train_window = 32  # frame-level regression: random 32-frame windows
+    s2.data.buckets = (32, *buckets)
     s2.stage1_model = s1.model
     s2.optim.lr = 1e-3
     c.stage2 = s2

@@ -9,6 +9,11 @@ dataset's gloss clean-up, and writes into ``out_dir``:
   test), the error breakdown, and the 20 worst sentences with their
   alignments (S/D/I marked);
 - ``wer_by_length.png`` and ``substitutions.png``.
+
+Scoring sclite-style files directly (one split per STM/CTM pair)::
+
+  python -m signx_jax.report --stm dev.stm --ctm dev.ctm --split dev \
+      --dataset phoenix2014t --cleanup official --out_dir /tmp/report
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from signx_jax import cleanup, metrics  # noqa: E402
+from signx_jax import cleanup, metrics, scoring_files  # noqa: E402
 
 SPLIT_ORDER = ("dev", "test")
 
@@ -33,13 +38,18 @@ def _tokens(x: str | Sequence[str]) -> list[str]:
 
 
 def evaluate_split(
-    refs, hyps, dataset: str, cleanup_mode: str | None
+    refs: Sequence[str | Sequence[str]],
+    hyps: Sequence[str | Sequence[str]],
+    dataset: str,
+    cleanup_mode: str | None,
 ) -> tuple[dict, metrics.WerResult]:
     """Metrics of one split after clean-up; refs/hyps are strings or token lists."""
     clean = cleanup.get_cleanup(dataset, cleanup_mode)
     ref_tok, hyp_tok = clean([_tokens(r) for r in refs], [_tokens(h) for h in hyps])
     result = metrics.wer(ref_tok, hyp_tok, costs="sclite")
-    ref_str, hyp_str = [" ".join(r) for r in ref_tok], [" ".join(h) for h in hyp_tok]
+    # "[EMPTY]" is a scoring placeholder for sclite, not an output word.
+    ref_str = [" ".join(r) for r in ref_tok]
+    hyp_str = [" ".join(t for t in h if t != cleanup.EMPTY) for h in hyp_tok]
     out = dict(
         **result.as_dict(),
         wer_unit=100.0 * metrics.wer(ref_tok, hyp_tok, costs="unit").wer,
@@ -171,3 +181,43 @@ def write_report(
     _plot_wer_by_length(out, aligns)
     _plot_substitutions(out, subs)
     return summary
+
+
+def results_from_files(stm_path: str | Path, ctm_path: str | Path) -> dict:
+    """{"refs", "hyps", "ids"} of one split from an STM and a CTM file.
+
+    Utterances follow the STM; one missing from the CTM has an empty
+    hypothesis (the official clean-up scores it as [EMPTY]).
+    """
+    refs = scoring_files.read_stm(stm_path)
+    hyps = scoring_files.read_ctm(ctm_path)
+    unknown = sorted(set(hyps) - {r.utt_id for r in refs})
+    if unknown:
+        raise ValueError(f"{ctm_path}: {len(unknown)} ids not in {stm_path}, e.g. {unknown[0]!r}")
+    return dict(
+        refs=[r.words for r in refs],
+        hyps=[hyps.get(r.utt_id, []) for r in refs],
+        ids=[r.utt_id for r in refs],
+    )
+
+
+def _main(argv: list[str]) -> None:
+    del argv
+    flags = _FLAGS
+    res = results_from_files(flags.stm, flags.ctm)
+    summary = write_report(flags.out_dir, {flags.split: res}, flags.dataset, flags.cleanup)
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    from absl import app
+    from absl import flags as absl_flags
+
+    absl_flags.DEFINE_string("stm", None, "reference STM file", required=True)
+    absl_flags.DEFINE_string("ctm", None, "hypothesis CTM file", required=True)
+    absl_flags.DEFINE_string("split", "dev", "split name used in the report")
+    absl_flags.DEFINE_string("dataset", "phoenix2014t", "dataset (selects the clean-up)")
+    absl_flags.DEFINE_string("cleanup", None, "official | sentence | none (default per dataset)")
+    absl_flags.DEFINE_string("out_dir", "report", "output directory")
+    _FLAGS = absl_flags.FLAGS
+    app.run(_main)

@@ -29,7 +29,7 @@ Typical use::
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -225,6 +225,28 @@ def shard_model(model: nnx.Module, mesh: Mesh, tactic: str | Any = "logical") ->
     shardings = model_shardings(state, mesh, tactic)
     nnx.update(model, jax.device_put(state, shardings))
     return model
+
+
+def create_sharded(
+    ctor: Callable[[], nnx.Module], mesh: Mesh, tactic: str | Any = "logical"
+) -> nnx.Module:
+    """Build ``ctor()`` directly into sharded device memory (no full copy on one device).
+
+    For the large rungs of the ladder: the initialisers run inside one jit whose
+    outputs are constrained to the rule-table shardings.
+    """
+    abstract_state = nnx.state(nnx.eval_shape(ctor))
+    shardings = model_shardings(abstract_state, mesh, tactic)
+
+    @nnx.jit
+    def build() -> nnx.Module:
+        model = ctor()
+        state = nnx.state(model)
+        nnx.update(model, jax.lax.with_sharding_constraint(state, shardings))
+        return model
+
+    with jax.set_mesh(mesh):
+        return build()
 
 
 def batch_sharding(mesh: Mesh, ndim: int | None = None) -> NamedSharding:

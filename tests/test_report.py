@@ -5,7 +5,8 @@ import json
 import pytest
 
 from signx_jax import metrics
-from signx_jax.report import format_alignment, write_report
+from signx_jax.report import format_alignment, results_from_files, write_report
+from signx_jax.scoring_files import write_ctm, write_stm
 
 
 def test_format_alignment_marks_errors():
@@ -42,3 +43,17 @@ def test_write_report(tmp_path):
     official = write_report(tmp_path / "off", results, "phoenix2014t")
     assert official["cleanup"] == "phoenix2014t/official"
     assert official["splits"]["dev"]["sub"] == 2  # poss-EUCH -> EUCH in the hypothesis only
+
+
+def test_results_from_files_follow_the_stm(tmp_path):
+    write_stm(tmp_path / "ref.stm", [("a", ["DRUCK", "TIEF"]), ("b", ["WIND"])])
+    write_ctm(tmp_path / "hyp.ctm", [("a", ["DRUCK", "loc-TIEF"])])
+    res = results_from_files(tmp_path / "ref.stm", tmp_path / "hyp.ctm")
+    assert res == dict(
+        refs=[["DRUCK", "TIEF"], ["WIND"]], hyps=[["DRUCK", "loc-TIEF"], []], ids=["a", "b"]
+    )
+    summary = write_report(tmp_path, {"dev": res}, "phoenix2014t")
+    assert summary["splits"]["dev"]["sub"] == 1  # [EMPTY] vs WIND; loc-TIEF -> TIEF
+    write_ctm(tmp_path / "bad.ctm", [("zzz", ["X"])])
+    with pytest.raises(ValueError, match="zzz"):
+        results_from_files(tmp_path / "ref.stm", tmp_path / "bad.ctm")

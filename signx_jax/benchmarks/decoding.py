@@ -18,6 +18,11 @@ Usage::
 
   python -m signx_jax.benchmarks.decoding
   python -m signx_jax.benchmarks.decoding --batch 32 --frames 100 --vocab 1200 --beam 10
+
+Measured on the shared 2-core CPU dev box (load ~4), defaults, utterances/s:
+ours all symbols 295, top-16 853, top-4 1736; TF 1.9; pyctcdecode 137 (so
+top-4 is 12.7x pyctcdecode, top-16 6.2x; every decoder's top-1 agreed on
+100% of utterances); attention beam search 50 (plain) and 32 (joint CTC).
 """
 
 from __future__ import annotations

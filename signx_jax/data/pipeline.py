@@ -134,6 +134,32 @@ class _Example:
         return ex
 
 
+class _RandomWindow:
+    """A random ``window``-frame slice of each longer example (Grain random_map).
+
+    For frame-level objectives (Video2Pose regression): the labels still name
+    the whole clip, so never use it for sequence recognition.
+    """
+
+    def __init__(self, window: int):
+        self.window = int(window)
+
+    def __call__(self, ex: dict[str, Any] | None, rng: np.random.Generator):
+        if ex is None or ex["length"] <= self.window:
+            return ex
+        start = int(rng.integers(0, ex["length"] - self.window + 1))
+        end = start + self.window
+        out = dict(ex, length=self.window)
+        for key in ("presence", "rgb", "latent"):
+            if key in ex:
+                out[key] = ex[key][start:end]
+        if "poses" in ex:
+            out["poses"] = [p[start:end] for p in ex["poses"]]
+        if "gloss_spans" in ex:
+            out["gloss_spans"] = np.clip(ex["gloss_spans"] - start, 0, self.window)
+        return out
+
+
 class _Collate:
     """List of examples (None = padding row) -> one batch padded to a bucket."""
 
@@ -280,6 +306,7 @@ def make_train_iterator(
     target_vocab: Vocabulary | None = None,
     crop_long: bool = True,
     length_grouping: int = 1,
+    window: int | None = None,
     read_threads: int = 4,
     prefetch_batches: int = 8,
 ) -> grain.DatasetIterator:
@@ -292,6 +319,8 @@ def make_train_iterator(
     ``length_grouping=K > 1`` sorts each window of K batches' clips by frame
     count (from ``source.frame_counts``) before cutting it into batches, and
     yields those K batches in a seeded order: far less padding, same epochs.
+    ``window=W`` trains on a seeded random W-frame slice of each longer clip
+    (frame-level objectives only; not with length_grouping).
     """
     shard_index, shard_count = _process_shard(shard_index, shard_count)
     source, example, collate = _prepare(
@@ -310,7 +339,10 @@ def make_train_iterator(
         ds = grain.MapDataset.range(len(windows) * length_grouping).map(group)
         ds = ds.map(_LoadBatch(example, collate))
     else:
-        ds = ids.map(example).batch(batch_size, drop_remainder=True, batch_fn=collate)
+        ds = ids.map(example)
+        if window:
+            ds = ds.random_map(_RandomWindow(window), seed=seed)
+        ds = ds.batch(batch_size, drop_remainder=True, batch_fn=collate)
     options = grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=prefetch_batches)
     it_ds = ds.to_iter_dataset(options)
     if worker_count > 0:

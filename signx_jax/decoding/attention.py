@@ -49,9 +49,16 @@ def gnmt_length_penalty(length: jax.Array, alpha: float) -> jax.Array:
     return ((5.0 + length.astype(jnp.float32)) / 6.0) ** alpha
 
 
-def apply_repetition_penalty(logits: jax.Array, seen: jax.Array, penalty: float) -> jax.Array:
+def _is(value: Any, constant: float) -> bool:
+    """True when ``value`` is a Python number equal to ``constant`` (not a tracer)."""
+    return isinstance(value, (int, float)) and value == constant
+
+
+def apply_repetition_penalty(
+    logits: jax.Array, seen: jax.Array, penalty: float | jax.Array
+) -> jax.Array:
     """HF-style repetition penalty on logits [..., V] for tokens with seen [..., V]."""
-    if penalty == 1.0:
+    if _is(penalty, 1.0):
         return logits
     penalised = jnp.where(logits < 0, logits * penalty, logits / penalty)
     return jnp.where(seen, penalised, logits)
@@ -72,11 +79,11 @@ def attention_beam_search(
     max_len: int,
     bos: int = BOS_ID,
     eos: int = EOS_ID,
-    entropy_alpha: float = 0.0,
-    length_penalty: float = 0.0,
-    repetition_penalty: float = 1.0,
+    entropy_alpha: float | jax.Array = 0.0,
+    length_penalty: float | jax.Array = 0.0,
+    repetition_penalty: float | jax.Array = 1.0,
     ctc_scorer: joint.CTCPrefixScorer | None = None,
-    ctc_weight: float = 0.0,
+    ctc_weight: float | jax.Array = 0.0,
     ctc_pre_beam: int | None = None,
     state_axis: int = 0,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -91,12 +98,14 @@ def attention_beam_search(
     attention log-probs are ignored but entropy and length penalties still
     apply). ``ctc_pre_beam`` = P scores CTC prefixes only for each
     hypothesis' P best attention tokens (+ EOS), as ESPnet does; None scores
-    the whole vocabulary (exact, T*V work per hypothesis and step).
+    the whole vocabulary (exact, T*V work per hypothesis and step). The
+    float options may be traced: pass them as arrays to compile once for
+    all their values.
     """
     n = batch * beam
     probe = jax.eval_shape(step_fn, init_state, jnp.zeros((n,), jnp.int32), jnp.int32(0))
     vocab = probe[0].shape[-1]
-    use_ctc = ctc_scorer is not None and ctc_weight > 0.0
+    use_ctc = ctc_scorer is not None and not _is(ctc_weight, 0.0)
 
     carry = dict(
         t=jnp.int32(0),
@@ -127,11 +136,11 @@ def attention_beam_search(
             psi_ext = joint.ctc_prefix_scores(ctc_scorer, c["ctc"], pre)
             psi = c["ctc"].psi[..., None]
             ctc_delta = jnp.where(jnp.isfinite(psi), psi_ext - psi, NEG_INF)
-            if ctc_weight == 1.0:  # avoid 0 * -inf
-                token_score = ctc_delta
-            else:
-                token_score = ctc_weight * ctc_delta + (1.0 - ctc_weight) * token_score
-        if entropy_alpha != 0.0:
+            # Select rather than multiply at the ends: 0 * -inf would be NaN.
+            mixed = ctc_weight * ctc_delta + (1.0 - ctc_weight) * token_score
+            mixed = jnp.where(ctc_weight == 1.0, ctc_delta, mixed)
+            token_score = jnp.where(ctc_weight == 0.0, token_score, mixed)
+        if not _is(entropy_alpha, 0.0):
             ent = attention_entropy(attn).reshape(batch, beam)
             token_score = token_score - entropy_alpha * ent[..., None]
 
@@ -186,12 +195,15 @@ def attention_beam_search(
     )
 
 
-def _filter_logits(logits: jax.Array, top_k: int | None, top_p: float | None) -> jax.Array:
-    """Mask logits [N, V] outside the top-k set and outside the nucleus top-p."""
+def _filter_logits(logits: jax.Array, top_k: int | None, top_p: float | jax.Array | None):
+    """Mask logits [N, V] outside the top-k set and outside the nucleus top-p.
+
+    top_p may be traced (top_p >= 1 keeps everything up to float rounding).
+    """
     if top_k is not None and top_k < logits.shape[-1]:
         kth = lax.top_k(logits, top_k)[0][..., -1:]
         logits = jnp.where(logits < kth, NEG_INF, logits)
-    if top_p is not None and top_p < 1.0:
+    if top_p is not None:
         sorted_logits = jnp.sort(logits, axis=-1)[..., ::-1]
         probs = jax.nn.softmax(sorted_logits, axis=-1)
         # Keep a token while the mass strictly before it is < top_p (>= 1 token).
@@ -207,16 +219,17 @@ def sample(
     *,
     batch: int,
     max_len: int,
-    temperature: float = 1.0,
+    temperature: float | jax.Array = 1.0,
     top_k: int | None = None,
-    top_p: float | None = None,
+    top_p: float | jax.Array | None = None,
     rng: jax.Array,
     bos: int = BOS_ID,
     eos: int = EOS_ID,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Ancestral sampling with temperature, top-k and nucleus (top-p) filtering.
 
-    ``init_state`` has leading dim ``batch``. temperature = 0 is greedy.
+    ``init_state`` has leading dim ``batch``. temperature = 0 is greedy;
+    temperature and top_p may be traced (one compile for all their values).
     Returns tokens [B, max_len] (-1 padded, EOS removed), lengths [B] and the
     log-probability [B] of the sample under the unfiltered model
     (EOS included).
@@ -239,11 +252,11 @@ def sample(
         logits, _, dec = step_fn(c["dec"], c["last"], c["t"])
         logits = logits.astype(jnp.float32)
         rng, key = jax.random.split(c["rng"])
-        if temperature == 0.0:
-            token = jnp.argmax(logits, axis=-1).astype(jnp.int32)
-        else:
-            filtered = _filter_logits(logits / temperature, top_k, top_p)
-            token = jax.random.categorical(key, filtered, axis=-1).astype(jnp.int32)
+        greedy = jnp.argmax(logits, axis=-1).astype(jnp.int32)
+        safe_t = jnp.where(temperature > 0, temperature, 1.0)  # no 0-division when greedy
+        filtered = _filter_logits(logits / safe_t, top_k, top_p)
+        sampled = jax.random.categorical(key, filtered, axis=-1).astype(jnp.int32)
+        token = jnp.where(temperature > 0, sampled, greedy)
         active = ~c["finished"]
         token_logp = jnp.take_along_axis(jax.nn.log_softmax(logits), token[:, None], 1)[:, 0]
         write = (jnp.arange(max_len) == c["t"]) & (active & (token != eos))[:, None]

@@ -88,6 +88,7 @@ def fit(
         max_label_len=cfg.data.max_label_len,
         worker_count=cfg.data.worker_count,
         target_vocab=target_vocab,
+        window=cfg.data.get("train_window") or None,
     )
     ckpt = ckpt_lib.Checkpointer(
         os.path.join(workdir, "checkpoints"),

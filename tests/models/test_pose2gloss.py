@@ -26,7 +26,7 @@ _encode = nnx.jit(lambda m, p, s, k: m.encode(p, s, k, deterministic=True))
 
 def test_shapes_and_contrastive_embeddings():
     cfg = pose2gloss_config("tiny")
-    model = Pose2Gloss(cfg, V, rngs=nnx.Rngs(0))
+    model = nnx.eval_shape(lambda: Pose2Gloss(cfg, V, rngs=nnx.Rngs(0)))
     poses, presence, mask = _batch([9, 6], 9)
     tokens = jnp.array([[BOS_ID, 5, 6], [BOS_ID, 7, 0]], jnp.int32)
     z, logits = nnx.eval_shape(
@@ -37,7 +37,7 @@ def test_shapes_and_contrastive_embeddings():
         lambda m: m.contrastive_embeddings(jnp.ones(z.shape), mask, tokens, tokens > 0), model
     )
     assert zv.shape == zt.shape == (2, cfg.contrastive_dim)
-    assert model.embedding_matrix().shape == (V, cfg.dec_width)
+    assert nnx.eval_shape(lambda m: m.embedding_matrix(), model).shape == (V, cfg.dec_width)
     assert model.token_embedding.embedding.shape == (V, cfg.dec_width)
 
 
@@ -71,6 +71,7 @@ def test_disabled_streams_are_ignored():
 
 def test_decode_step_and_gradients():
     cfg = pose2gloss_config("tiny")
+    cfg.remat = "full"  # exercises nnx.remat in the encoder and decoder stacks
     model = Pose2Gloss(cfg, V, rngs=nnx.Rngs(1))
     poses, presence, mask = _batch([7, 4], 7)
     tokens = jnp.array([[BOS_ID, 5, 6, 9], [BOS_ID, 7, 8, 8]], jnp.int32)

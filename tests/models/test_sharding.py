@@ -9,7 +9,7 @@ from jax.sharding import PartitionSpec as P
 
 from configs.models import cslr_config
 from signx_jax import sharding
-from signx_jax.models.cslr import CSLR
+from signx_jax.models.cslr import CSLR, IsolatedHead
 from signx_jax.schema import BOS_ID
 
 
@@ -95,3 +95,13 @@ def test_tactics_replicate_and_fsdp():
     assert all(s.spec == P() for s in rep)
     fs = jax.tree.leaves(sharding.model_shardings(state, mesh, "fsdp"))
     assert any("fsdp" in jax.tree.leaves(tuple(s.spec)) for s in fs)
+
+
+def test_create_sharded_builds_on_the_mesh():
+    mesh = sharding.make_mesh(data=2, fsdp=2, tensor=2)
+    cfg = cslr_config("tiny")
+    head = sharding.create_sharded(lambda: IsolatedHead(cfg, 8, rngs=nnx.Rngs(0)), mesh)
+    kernel = head.mlp.fc1.kernel.get_value()
+    assert kernel.sharding.spec == P("fsdp", "tensor")
+    ref = IsolatedHead(cfg, 8, rngs=nnx.Rngs(0))
+    np.testing.assert_allclose(np.asarray(kernel), np.asarray(ref.mlp.fc1.kernel.get_value()))
