@@ -62,18 +62,27 @@ def _sources(data_dir: str) -> dict:
     return {s: shards.open_split(data_dir, s) for s in SPLITS}
 
 
+def _finished(result):
+    """Stop the whole job after a preemption: the next launch resumes it."""
+    if result.status != "done":
+        log.warning("%s stopped at step %d (%s); rerun the same command to resume",
+                    result.trainer.task.name, result.step, result.status)  # fmt: skip
+        raise SystemExit(0)
+    return result.trainer
+
+
 def run_stage1(cfg, data, vocab, workdir):
     task = tasks.Pose2GlossTask(cfg, len(vocab))
     result = fit(cfg, task, train_source=data["train"], dev_source=data["dev"], vocab=vocab,
                  workdir=workdir)  # fmt: skip
-    return result.trainer
+    return _finished(result)
 
 
 def run_stage2(cfg, data, vocab, workdir, stage1_params):
     task = tasks.Video2PoseTask(cfg, len(vocab), stage1_params=stage1_params)
     result = fit(cfg, task, train_source=data["train"], dev_source=data["dev"], vocab=vocab,
                  workdir=workdir)  # fmt: skip
-    return result.trainer
+    return _finished(result)
 
 
 def build_latent_cache(cfg, data, vocab, latent_dir, stage1, stage2) -> None:
@@ -111,7 +120,7 @@ def run_stage3(cfg, vocab, latent_dir, workdir):
     task = tasks.CSLRTask(s3, len(vocab), class_counts=vocab.counts)
     result = fit(s3, task, train_source=train, dev_source=lat[cfg.routes[0]]["dev"], vocab=vocab,
                  workdir=workdir)  # fmt: skip
-    trainer = result.trainer
+    trainer = _finished(result)
     state, steps = released_params(workdir, trainer, cfg.keep_best)
     trainer.restore_state(state)
     log.info("released CSLR = mean of checkpoints %s", steps)

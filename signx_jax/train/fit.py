@@ -23,6 +23,7 @@ from jax.experimental import multihost_utils
 
 from signx_jax import checkpoint as ckpt_lib
 from signx_jax.data import pipeline
+from signx_jax.train import faults
 from signx_jax.train.loop import Trainer, TrainingDiverged, _Preemption, check_workdir, to_global
 
 log = logging.getLogger("signx.train")
@@ -56,7 +57,9 @@ def evaluate(trainer: Trainer, source, vocab, *, target_vocab=None, desc: str = 
         target_vocab=target_vocab,
     )
     outputs = []
+    policy = cfg.data.get("nonfinite_inputs", "mask")
     for batch in it:
+        batch, _ = faults.sanitize_batch(batch, policy, where=f"{desc} {source!r}")
         out = trainer.eval_step(to_global(batch, trainer.mesh))
         outputs.append(_gather(out))
     return task.summarize_eval(outputs, vocab=vocab, target_vocab=target_vocab)
@@ -76,6 +79,11 @@ def fit(
     """Train ``task`` to ``cfg.train.total_steps`` (or stop early at ``max_steps``)."""
     check_workdir(workdir)
     trainer = Trainer(cfg, task)
+    # Room for the latest + best-k checkpoints + one being written (issue 9).
+    faults.check_free_space(
+        workdir, trainer.state, copies=cfg.train.keep_best + 2,
+        min_free_bytes=cfg.train.get("min_free_bytes", 0),
+    )  # fmt: skip
     total = int(cfg.train.total_steps)
     stop_at = total if max_steps is None else min(total, max_steps)
     train_it = pipeline.make_train_iterator(
@@ -109,13 +117,21 @@ def fit(
     dev_metrics: dict[str, float] = {}
     status = "done"
     t0, step0 = time.perf_counter(), step
+    policy, nonfinite_inputs, saved_step = cfg.data.get("nonfinite_inputs", "mask"), 0, step
 
     def save(metrics=None):
+        nonlocal saved_step
+        if step == saved_step:  # e.g. SIGTERM right after a scheduled save: orbax
+            return  # refuses a second save of one step (StepAlreadyExistsError)
         ckpt.save(step, trainer.state, data_iter=train_it, config=config_json, metrics=metrics)
+        saved_step = step
 
     with _Preemption() as preemption:
         while step < stop_at:
-            batch = next(train_it)
+            batch, bad = faults.sanitize_batch(
+                next(train_it), policy, where=f"train {train_source!r}"
+            )
+            nonfinite_inputs += bad
             metrics = trainer.train_step(to_global(batch, trainer.mesh))
             step += 1
             streak = int(jax.device_get(trainer.state.nonfinite_streak))
@@ -129,6 +145,7 @@ def fit(
             if step % cfg.train.log_every == 0 or step == stop_at:
                 scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
                 scalars["nonfinite_total"] = float(jax.device_get(trainer.state.nonfinite_total))
+                scalars["nonfinite_inputs"] = float(nonfinite_inputs)  # records masked, this run
                 elapsed = time.perf_counter() - t0
                 steps_s = (step - step0) / max(elapsed, 1e-9)
                 scalars["steps_per_sec"] = steps_s

@@ -28,6 +28,7 @@ from flax import nnx
 
 from signx_jax import checkpoint as ckpt_lib
 from signx_jax import sharding as shd
+from signx_jax.train import faults
 from signx_jax.train.optimizers import make_optimizer
 from signx_jax.train.state import TrainState, select_tree, tree_all_finite
 
@@ -131,6 +132,7 @@ class Trainer:
     """Builds the sharded state and compiled steps of one stage's ``Task``."""
 
     def __init__(self, cfg: ml_collections.ConfigDict, task, mesh: jax.sharding.Mesh | None = None):
+        faults.validate_config(cfg, check_mesh=mesh is None)  # before any compile (issue 9)
         self.cfg, self.task = cfg, task
         self.mesh = mesh or mesh_from_config(cfg.mesh)
         self.tx, self.schedule = make_optimizer(cfg.optim, cfg.train.total_steps)

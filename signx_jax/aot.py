@@ -1,0 +1,360 @@
+"""Compile a config's train step ahead of time for a TPU topology (SPEC section 8).
+
+Before anyone pays for a pod: on a CPU machine with libtpu installed
+(``pip install -r launch/requirements-tpu.txt``), build the *abstract* train
+state (``nnx.eval_shape`` / ``jax.eval_shape``: no parameter is allocated),
+give it the rule-table shardings on a mesh over the topology's TPU devices
+(``jax.experimental.topologies``), lower the very step the ``Trainer`` jits
+(``Trainer._step``, state donated) and compile it with the TPU compiler.
+Reports per-chip memory (arguments, outputs, temporaries) against the chip's
+HBM, FLOPs per step, XLA's estimated step time and the implied MFU::
+
+    python -m signx_jax.aot --stage cslr --size base --topology v5e:2x2
+    python -m signx_jax.aot --stage pose2gloss --size ladder3 --topology v5e:4x4 \
+        --mesh data=4,fsdp=4,tensor=1
+    python -m signx_jax.aot --all            # every stage x rung of configs/ladder.py
+
+A config that does not fit raises :class:`DoesNotFit` naming the config, the
+topology and the bytes (``--all`` reports it and goes on).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import os
+import sys
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from flax import nnx
+
+from signx_jax import memory, schema
+from signx_jax import sharding as shd
+from signx_jax.models.summary import count_params
+from signx_jax.train import tasks as tasks_lib
+from signx_jax.train.loop import Trainer, _state_shardings
+from signx_jax.train.optimizers import make_optimizer
+from signx_jax.train.state import TrainState
+
+# Dense bf16 peak per chip (Cloud TPU system architecture pages).
+PEAK_BF16_FLOPS = {"v4": 275e12, "v5e": 197e12, "v5p": 459e12, "v6e": 918e12}
+AOT_VOCAB_SIZE = 1124  # PHOENIX-2014T glosses (configs/models.py summary vocab)
+
+
+class DoesNotFit(RuntimeError):
+    """The compiled step needs more memory per chip than the chip has."""
+
+
+def chip_of(topology: str) -> str:
+    """``"v5e:2x2"`` -> ``"v5e"`` (the key of HBM and peak tables)."""
+    chip = topology.split(":")[0].lower()
+    if chip not in PEAK_BF16_FLOPS:
+        raise ValueError(f"aot: unknown TPU generation in {topology!r}; known {sorted(PEAK_BF16_FLOPS)}")
+    return chip
+
+
+def tpu_devices(topology: str) -> list[Any]:
+    """The TPU devices of ``topology`` (needs libtpu; none of them is attached)."""
+    from jax.experimental import topologies
+
+    # A second process (another compile, a test) must not fail on libtpu's lock:
+    # nothing here touches a real chip.
+    os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
+    return list(topologies.get_topology_desc(topology_name=topology, platform="tpu").devices)
+
+
+def libtpu_available() -> bool:
+    try:
+        import libtpu  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def make_task(cfg: ml_collections.ConfigDict, vocab_size: int = AOT_VOCAB_SIZE):
+    return {
+        "pose2gloss": tasks_lib.Pose2GlossTask,
+        "video2pose": tasks_lib.Video2PoseTask,
+        "cslr": tasks_lib.CSLRTask,
+    }[cfg.stage](cfg, vocab_size)
+
+
+def abstract_trainer(cfg: ml_collections.ConfigDict, task, mesh: jax.sharding.Mesh) -> Trainer:
+    """A ``Trainer`` whose state is ShapeDtypeStructs with shardings: nothing allocated.
+
+    Sets the attributes ``Trainer._step`` reads (cfg, task, mesh, tx, schedule,
+    graphdef) exactly as ``Trainer.__init__`` does, so what compiles here is
+    the step that trains; ``state`` holds ShapeDtypeStructs for ``.lower``.
+    """
+    trainer = Trainer.__new__(Trainer)
+    trainer.cfg, trainer.task, trainer.mesh = cfg, task, mesh
+    trainer.tx, trainer.schedule = make_optimizer(cfg.optim, cfg.train.total_steps)
+    # Outside the mesh context: nnx.eval_shape would read the logical axis names
+    # as mesh axes; the rule table maps them below.
+    model = nnx.eval_shape(lambda: task.build_model(nnx.Rngs(cfg.seed)))
+    trainer.graphdef, params, rest = nnx.split(model, task.trainable, ...)
+    abstract = jax.eval_shape(
+        lambda p, r: TrainState.create(p, r, trainer.tx.init(p), task.init_aux()), params, rest
+    )
+    trainer.state_sharding = _state_shardings(abstract, trainer.tx, mesh)
+    trainer.state = jax.tree.map(
+        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+        abstract,
+        trainer.state_sharding,
+    )
+    trainer.replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    trainer.num_params = count_params(params)
+    return trainer
+
+
+def batch_spec(cfg: ml_collections.ConfigDict, task, mesh) -> dict[str, jax.ShapeDtypeStruct]:
+    """One global train batch (keys of ``signx_jax/data/pipeline.py``) at the
+    longest bucket (or the training window), sharded over the batch axes."""
+    b, n_lab = cfg.data.batch_size, cfg.data.max_label_len
+    t = cfg.data.get("train_window") or max(cfg.data.buckets)
+    shapes: dict[str, tuple[tuple[int, ...], Any]] = {
+        "frame_mask": ((b, t), jnp.bool_),
+        "lengths": ((b,), jnp.int32),
+        "labels": ((b, n_lab), jnp.int32),
+        "label_lengths": ((b,), jnp.int32),
+        "gloss_spans": ((b, n_lab, 2), jnp.int32),
+        "valid": ((b,), jnp.bool_),
+        "index": ((b,), jnp.int32),
+        "cropped": ((b,), jnp.bool_),
+    }
+    if "poses" in task.features:
+        shapes["presence"] = ((b, t, len(schema.STREAMS)), jnp.bool_)
+        shapes["poses"] = ((b, t, schema.POSE_DIM), jnp.float32)
+    if "rgb" in task.features:
+        hw = cfg.model.image_size
+        shapes["rgb"] = ((b, t, hw, hw, 3), jnp.uint8)
+    if "latent" in task.features:
+        shapes["latent"] = ((b, t, cfg.model.latent_dim), jnp.float32)
+    n_batch = math.prod(mesh.shape[a] for a in shd.BATCH_AXES)
+    if b % n_batch:
+        raise ValueError(f"aot: batch size {b} is not divisible by data*fsdp = {n_batch}")
+    sharding = shd.batch_sharding(mesh)
+    return {k: jax.ShapeDtypeStruct(s, d, sharding=sharding) for k, (s, d) in shapes.items()}
+
+
+@dataclasses.dataclass
+class AotReport:
+    name: str
+    topology: str
+    mesh: dict[str, int]
+    num_params: int
+    global_batch: int
+    frames: int
+    argument_bytes: int
+    output_bytes: int
+    alias_bytes: int
+    temp_bytes: int
+    hbm_bytes: int
+    flops_per_step: float  # whole step, all chips (unpartitioned HLO)
+    flops_per_chip: float  # the partitioned program one chip runs
+    est_step_seconds: float  # XLA's optimal_seconds for one chip's program
+    compile_seconds: float
+    estimate_bytes: float  # signx_jax/memory.py estimate (state only), per chip
+
+    @property
+    def chips(self) -> int:
+        return math.prod(self.mesh.values())
+
+    @property
+    def total_bytes(self) -> int:
+        # Donated state: outputs alias arguments, so count them once.
+        return self.argument_bytes + self.output_bytes - self.alias_bytes + self.temp_bytes
+
+    @property
+    def mfu(self) -> float:
+        peak = PEAK_BF16_FLOPS[chip_of(self.topology)]
+        return self.flops_per_step / (self.est_step_seconds * self.chips * peak)
+
+    @property
+    def fits(self) -> bool:
+        return self.total_bytes <= self.hbm_bytes
+
+    def row(self) -> str:
+        g = memory.GIB
+        mesh = "x".join(str(self.mesh[a]) for a in shd.MESH_AXES)
+        return (
+            f"| {self.name} | {self.topology} | {mesh} | {self.num_params / 1e6:.1f}M "
+            f"| {self.global_batch}x{self.frames} | {self.argument_bytes / g:.2f} "
+            f"| {self.output_bytes / g:.2f} | {self.temp_bytes / g:.2f} "
+            f"| {self.total_bytes / g:.2f} / {self.hbm_bytes / g:.0f} "
+            f"| {self.flops_per_step / 1e12:.2f} | {1e3 * self.est_step_seconds:.1f} "
+            f"| {100 * self.mfu:.1f} | {'yes' if self.fits else 'NO'} |"
+        )
+
+
+TABLE_HEADER = (
+    "| config | topology | mesh d x f x t | params | batch x T | args GiB/chip | out GiB/chip "
+    "| temp GiB/chip | total / HBM GiB | TFLOP/step | est. ms/step | est. MFU % | fits |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def _cost(obj) -> dict:
+    cost = obj.cost_analysis()
+    if isinstance(cost, list | tuple):
+        cost = cost[0] if cost else {}
+    return dict(cost or {})
+
+
+def state_estimate(num_params: int, mesh: dict[str, int], cfg) -> memory.MemoryEstimate:
+    """The back-of-the-envelope per-chip bytes of params + grads + Adam moments."""
+    return memory.per_device_memory(
+        num_params,
+        mesh,
+        optimizer="adam",
+        param_bytes=4 if cfg.model.param_dtype == "float32" else 2,
+        grad_accumulation=cfg.optim.get("grad_accum_steps", 1) > 1,
+    )
+
+
+def compile_train_step(
+    cfg: ml_collections.ConfigDict,
+    topology: str,
+    mesh_sizes: dict[str, int] | None = None,
+    *,
+    name: str | None = None,
+    check_fit: bool = True,
+    verbose: bool = True,
+) -> AotReport:
+    """Lower and compile ``cfg``'s train step for ``topology``; see the module doc."""
+    chip = chip_of(topology)
+    devices = tpu_devices(topology)
+    sizes = dict(mesh_sizes or cfg.mesh)
+    mesh = shd.make_mesh(**sizes, devices=devices)
+    sizes = {a: int(mesh.shape[a]) for a in shd.MESH_AXES}
+    name = name or f"{cfg.stage}/{cfg.model.size}"
+    task = make_task(cfg)
+    trainer = abstract_trainer(cfg, task, mesh)
+    est = state_estimate(trainer.num_params, sizes, cfg)
+    if verbose:
+        print(f"[aot] {name}: {trainer.num_params / 1e6:.1f}M params on {topology} mesh {sizes}")
+        print(f"[aot] estimate before compiling (params/grads/optimizer, per chip):\n{est.summary(chip)}")
+    batch = batch_spec(cfg, task, mesh)
+    t0 = time.perf_counter()
+    with jax.set_mesh(mesh):
+        lowered = jax.jit(trainer._step, donate_argnums=(0,)).lower(trainer.state, batch)
+        compiled = lowered.compile()
+    seconds = time.perf_counter() - t0
+    mem, cost = compiled.memory_analysis(), _cost(compiled)
+    report = AotReport(
+        name=name,
+        topology=topology,
+        mesh=sizes,
+        num_params=trainer.num_params,
+        global_batch=cfg.data.batch_size,
+        frames=batch["frame_mask"].shape[1],
+        argument_bytes=int(mem.argument_size_in_bytes),
+        output_bytes=int(mem.output_size_in_bytes),
+        alias_bytes=int(mem.alias_size_in_bytes),
+        temp_bytes=int(mem.temp_size_in_bytes),
+        hbm_bytes=memory.HBM_BYTES[chip],
+        flops_per_step=float(_cost(lowered).get("flops", float("nan"))),
+        flops_per_chip=float(cost.get("flops", float("nan"))),
+        est_step_seconds=float(cost.get("optimal_seconds", float("nan"))),
+        compile_seconds=seconds,
+        estimate_bytes=est.total,
+    )
+    if verbose:
+        print(TABLE_HEADER)
+        print(report.row())
+        print(f"[aot] compiled in {seconds:.1f} s")
+    if check_fit and not report.fits:
+        g = memory.GIB
+        raise DoesNotFit(
+            f"aot: {name} does not fit on {topology} with mesh {sizes}: the compiled step needs "
+            f"{report.total_bytes / g:.2f} GiB per chip (arguments {report.argument_bytes / g:.2f}, "
+            f"temporaries {report.temp_bytes / g:.2f}) but a {chip} chip has "
+            f"{report.hbm_bytes / g:.0f} GiB; shard more (fsdp/tensor), shrink the batch, "
+            "set model.remat, or use a larger topology"
+        )
+    return report
+
+
+def parse_mesh(text: str | None) -> dict[str, int] | None:
+    """``"data=2,fsdp=2,tensor=1"`` -> dict (missing axes are 1; data may be -1)."""
+    if not text:
+        return None
+    sizes = {"data": 1, "fsdp": 1, "tensor": 1}
+    for part in text.split(","):
+        key, _, value = part.partition("=")
+        if key.strip() not in sizes:
+            raise ValueError(f"aot: --mesh axis {key!r} is not one of {tuple(sizes)}")
+        sizes[key.strip()] = int(value)
+    return sizes
+
+
+def _single(args) -> int:
+    from configs import ladder
+    from configs.common import train_config
+
+    if args.size in ladder.PLAN:
+        cfg = ladder.get_config(f"{args.stage},{args.size}")
+    else:
+        cfg = train_config(args.stage, args.size, variant=args.variant)
+        cfg.model.dtype = "bfloat16"
+    if args.batch_size:
+        cfg.data.batch_size = args.batch_size
+    topology = args.topology or cfg.get("topology") or "v5e:2x2"
+    mesh = parse_mesh(args.mesh) or ({"data": -1, "fsdp": 1, "tensor": 1} if args.size not in ladder.PLAN else None)
+    try:
+        compile_train_step(cfg, topology, mesh)
+    except DoesNotFit as e:
+        print(e, file=sys.stderr)
+        return 1
+    return 0
+
+
+def _all(args) -> int:
+    from configs import ladder
+
+    rows, failures = [], []
+    stages = args.stages.split(",")
+    for stage in stages:
+        for rung in ladder.PLAN:
+            cfg = ladder.get_config(f"{stage},{rung}")
+            try:
+                report = compile_train_step(cfg, cfg.topology, check_fit=False, verbose=False)
+            except Exception as e:  # noqa: BLE001 - report every config, then fail
+                failures.append(f"{stage}/{rung}: {type(e).__name__}: {e}")
+                print(f"[aot] {stage}/{rung} FAILED: {e}", file=sys.stderr, flush=True)
+                continue
+            rows.append(report.row())
+            print(f"[aot] {report.row()}  ({report.compile_seconds:.0f} s)", flush=True)
+            if not report.fits:
+                failures.append(f"{stage}/{rung}: does not fit on {cfg.topology}")
+    print(TABLE_HEADER)
+    print("\n".join(rows))
+    for f in failures:
+        print("FAIL", f)
+    return 1 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--stage", default="cslr", choices=("pose2gloss", "video2pose", "cslr"))
+    p.add_argument("--size", default="base", help="tiny|small|base or a configs/ladder.py rung")
+    p.add_argument("--variant", default="signx")
+    p.add_argument("--topology", default=None, help="e.g. v5e:2x2, v4:2x2x2, v5p:2x2x2, v6e:2x2")
+    p.add_argument("--mesh", default=None, help="data=..,fsdp=..,tensor=..")
+    p.add_argument("--batch_size", type=int, default=0, help="global batch (default: config's)")
+    p.add_argument("--all", action="store_true", help="every stage x rung in configs/ladder.py")
+    p.add_argument("--stages", default="pose2gloss,video2pose,cslr", help="stages for --all")
+    args = p.parse_args(argv)
+    if not libtpu_available():
+        print("aot: libtpu is not installed: pip install -r launch/requirements-tpu.txt", file=sys.stderr)
+        return 2
+    return _all(args) if args.all else _single(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,516 @@
+"""The pictures researchers expect from a SignX run (paper Figures 7 and 8, curves, WER).
+
+  python -m signx_jax.plots all --workdir runs/demo --out_dir figures
+  python -m signx_jax.plots skeleton --workdir runs/demo --out skeleton.png --split test --index 0
+  python -m signx_jax.plots alignment --workdir runs/demo --out alignment.png --route video
+  python -m signx_jax.plots importance --workdir runs/demo --out importance.png --num_clips 8
+  python -m signx_jax.plots curves --workdir runs/demo --out curves.png
+  python -m signx_jax.plots wer_length --workdir runs/demo --out wer_by_length.png
+
+- ``skeleton``: a few frames of a clip's dwpose body + hands (the MediaPipe
+  skeleton when dwpose is absent) above the recognised glosses on a time line.
+- ``alignment`` (Figure 7, paper D.7): gloss <-> CTC feature index <-> original
+  frames; the red line is the CTC posterior of the emitted glosses.
+- ``importance`` (Figure 8, paper D.6): gradient x input saliency of the CSLR
+  CTC loss through the frozen Pose2Gloss encoder w.r.t. the 1,959 pose dims,
+  averaged over clips and frames, normalised; red lines are stream boundaries.
+- ``curves``: training loss and dev metrics of the three stages from their
+  TensorBoard event files (``W/stageN/tb``).
+- ``wer_length``: WER by reference length from ``W/report/hypotheses.json``,
+  drawn by ``signx_jax.report``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.patches import Polygon  # noqa: E402
+
+from signx_jax import schema  # noqa: E402
+
+# OpenPose-18 limbs (dwpose body keypoints 0..17).
+BODY18_LIMBS = (
+    (1, 2),
+    (1, 5),
+    (2, 3),
+    (3, 4),
+    (5, 6),
+    (6, 7),
+    (1, 8),
+    (8, 9),
+    (9, 10),
+    (1, 11),
+    (11, 12),
+    (12, 13),
+    (1, 0),
+    (0, 14),
+    (14, 16),
+    (0, 15),
+    (15, 17),
+)
+# 21-keypoint hands: wrist to each finger's four joints.
+HAND21_LIMBS = tuple(
+    (0 if j == 0 else 1 + 4 * f + j - 1, 1 + 4 * f + j) for f in range(5) for j in range(4)
+)
+# BlazePose-33 upper body.
+POSE33_LIMBS = (
+    (11, 12),
+    (11, 13),
+    (13, 15),
+    (12, 14),
+    (14, 16),
+    (11, 23),
+    (12, 24),
+    (23, 24),
+    (9, 10),
+    (0, 2),
+    (0, 5),
+    (2, 7),
+    (5, 8),
+)
+GLOSS_COLOURS = plt.get_cmap("tab10")
+DPI = 80  # keeps the committed PNGs small
+
+
+def _save(fig, out: str | os.PathLike) -> str:
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=DPI)
+    plt.close(fig)
+    return str(out)
+
+
+# -- skeleton frames ------------------------------------------------------------------
+
+
+def _keypoints(frame: np.ndarray, present: np.ndarray):
+    """One frame's 1959-d poses -> (points [N, 2], limbs, visible [N]) for drawing."""
+    off = schema.stream_offsets()
+    if present[schema.STREAM_NAMES.index("dwpose")]:
+        kp = frame[off["dwpose"][0] : off["dwpose"][1]].reshape(128, 3)
+        limbs = list(BODY18_LIMBS)
+        limbs += [(a + 18, b + 18) for a, b in HAND21_LIMBS]
+        limbs += [(a + 39, b + 39) for a, b in HAND21_LIMBS]
+        return kp[:, :2], limbs, kp[:, 2] > 0.3
+    start = off["mediapipe"][0]
+    body = frame[start : start + 132].reshape(33, 4)
+    hands = frame[start + 132 : start + 258].reshape(42, 3)
+    pts = np.concatenate([body[:, :2], hands[:, :2]])
+    limbs = list(POSE33_LIMBS)
+    limbs += [(a + 33, b + 33) for a, b in HAND21_LIMBS]
+    limbs += [(a + 54, b + 54) for a, b in HAND21_LIMBS]
+    visible = np.concatenate([body[:, 3] > 0.3, np.any(hands != 0, axis=1)])
+    return pts, limbs, visible
+
+
+def _gloss_timeline(ax, segments: list[dict], duration: float) -> None:
+    ax.set_xlim(0, duration)
+    ax.set_ylim(0, 1)
+    ax.set_yticks([])
+    ax.set_xlabel("time (s)")
+    for k, seg in enumerate(segments):
+        ax.axvspan(seg["start"], seg["end"], 0.1, 0.9, color=GLOSS_COLOURS(k % 10), alpha=0.6)
+        ax.text(
+            (seg["start"] + seg["end"]) / 2, 0.5, seg["gloss"], ha="center", va="center", fontsize=8
+        )
+    if not segments:
+        ax.text(duration / 2, 0.5, "(no glosses recognised)", ha="center", va="center", fontsize=8)
+
+
+def skeleton_frames(
+    poses: np.ndarray,
+    presence: np.ndarray,
+    out: str | os.PathLike,
+    *,
+    glosses: list[dict] | None = None,
+    fps: float = 25.0,
+    num_frames: int = 6,
+    title: str | None = None,
+) -> str:
+    """poses [T, 1959], presence [T, 5], segments from ``recognize`` -> PNG path."""
+    t = len(poses)
+    picks = np.linspace(0, t - 1, min(num_frames, t)).round().astype(int)
+    fig = plt.figure(figsize=(1.6 * len(picks), 2.6))
+    grid = fig.add_gridspec(2, len(picks), height_ratios=(4, 1))
+    for col, f in enumerate(picks):
+        ax = fig.add_subplot(grid[0, col])
+        pts, limbs, vis = _keypoints(poses[f], presence[f])
+        for a, b in limbs:
+            if vis[a] and vis[b]:
+                ax.plot(pts[[a, b], 0], pts[[a, b], 1], lw=1.2, color="tab:blue")
+        ax.scatter(pts[vis, 0], pts[vis, 1], s=2, color="black")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(1, 0)  # image coordinates: y down
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"{f / fps:.2f}s", fontsize=8)
+    _gloss_timeline(fig.add_subplot(grid[1, :]), glosses or [], t / fps)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+# -- Figure 7: gloss <-> feature index <-> frames ----------------------------------------
+
+
+def alignment_figure(
+    result, out: str | os.PathLike, *, vocab=None, reference: str | None = None, num_thumbs: int = 8
+) -> str:
+    """A ``recognize.Recognition`` -> the three-layer alignment of paper Figure 7."""
+    probs = np.exp(result.log_probs)  # [T', V]
+    t_ctc, t = probs.shape[0], result.num_frames
+    stride = t / t_ctc
+    emitted = 1.0 - probs[:, schema.BLANK_ID]  # posterior mass on any gloss
+    fig = plt.figure(figsize=(9, 4.2))
+    grid = fig.add_gridspec(
+        4, 1, height_ratios=(3, 0.6, 0.6, 1.6 if result.rgb is not None else 0.01)
+    )
+    ax = fig.add_subplot(grid[0])
+    xs = np.arange(t_ctc) + 0.5
+    ax.plot(xs, emitted, color="red", lw=1.5, label="P(gloss) = 1 - P(blank)")
+    if vocab is not None and len(result.segments) == 0:
+        top = np.argsort(-probs.max(0))[:3]  # nothing emitted: show the likeliest classes
+        for v in top:
+            ax.plot(xs, probs[:, v], lw=0.8, ls="--", label=vocab.id_to_token(int(v)))
+    for k, seg in enumerate(result.segments):
+        a, b = seg["ctc_frames"]
+        ax.axvspan(a, b, color=GLOSS_COLOURS(k % 10), alpha=0.25)
+        peak = a + int(np.argmax(emitted[a:b])) if b > a else a
+        ax.annotate(
+            seg["gloss"],
+            (peak + 0.5, emitted[peak]),
+            xytext=(0, 6),
+            textcoords="offset points",
+            ha="center",
+            fontsize=8,
+        )
+    ax.set_xlim(0, t_ctc)
+    ax.set_ylim(0, 1.15)
+    ax.set_ylabel("intensity")
+    ax.set_xticks([])
+    ax.legend(loc="upper right", fontsize=7)
+    head = f"recognised: {result.text or '(nothing)'}"
+    ax.set_title(head + (f"\nreference: {reference}" if reference else ""), fontsize=9)
+
+    def bar(axis, length, scale, label):
+        axis.set_xlim(0, length)
+        axis.set_yticks([])
+        axis.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+        for k, seg in enumerate(result.segments):
+            a, b = seg["ctc_frames"]
+            axis.axvspan(a * scale, b * scale, color=GLOSS_COLOURS(k % 10), alpha=0.7)
+        axis.tick_params(labelsize=7)
+
+    feat_ax, frame_ax = fig.add_subplot(grid[1]), fig.add_subplot(grid[2])
+    bar(feat_ax, t_ctc, 1.0, "feature\nindex")
+    bar(frame_ax, t, stride, "frames")
+    frame_ax.set_xlabel(
+        f"frame ({result.fps:g} fps); one feature = {stride:.1f} frames", fontsize=8
+    )
+    if result.rgb is not None:
+        thumbs_ax = fig.add_subplot(grid[3])
+        picks = np.linspace(0, t - 1, num_thumbs).round().astype(int)
+        strip = np.concatenate([result.rgb[f] for f in picks], axis=1)
+        thumbs_ax.imshow(strip)
+        thumbs_ax.set_xticks((np.arange(num_thumbs) + 0.5) * result.rgb.shape[2], picks, fontsize=7)
+        thumbs_ax.set_yticks([])
+    fig.subplots_adjust(hspace=0.9, left=0.1, right=0.98, top=0.88, bottom=0.08)
+    # Feature j summarises frames [j * stride, (j + 1) * stride): one band per feature,
+    # darker where the posterior of a gloss is higher.
+    to_fig = fig.transFigure.inverted()
+    for j in range(t_ctc):
+        top = [feat_ax.transData.transform((x, 0)) for x in (j + 1, j)]
+        bottom = [frame_ax.transData.transform((x * stride, 1)) for x in (j, j + 1)]
+        fig.patches.append(
+            Polygon(
+                to_fig.transform(np.array(top + bottom)),
+                closed=True,
+                transform=fig.transFigure,
+                color="grey",
+                lw=0,
+                alpha=0.1 + 0.6 * float(emitted[j]),
+            )
+        )
+    return _save(fig, out)
+
+
+# -- Figure 8: modality importance --------------------------------------------------------
+
+
+def _pad_batch(x: np.ndarray, length: int) -> np.ndarray:
+    return np.pad(x, [(0, length - len(x))] + [(0, 0)] * (x.ndim - 1))[None]
+
+
+def modality_saliency(recognizer, clips: list[dict]) -> np.ndarray:
+    """|d CTC loss / d poses * poses| averaged over clips and valid frames -> [1959].
+
+    ``clips``: schema records (poses dict, presence, gloss) of the run's vocabulary.
+    The CTC loss of the reference glosses flows through the frozen Pose2Gloss
+    encoder and CSLR (deterministic), as on the pose route.
+    """
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from flax import nnx
+
+    p2g_def, cslr_def = recognizer.p2g_def, recognizer.cslr_def
+
+    @jax.jit
+    def grad_x_input(p2g_state, cslr_state, prune_mask, poses, presence, mask, labels, label_pad):
+        def loss(x):
+            z = nnx.merge(p2g_def, p2g_state, copy=True).encode(
+                x, presence, mask, deterministic=True
+            )
+            out = nnx.merge(cslr_def, cslr_state, copy=True)(
+                z, mask, prune_mask, deterministic=True
+            )
+            pad = 1.0 - out["enc_mask"].astype(jnp.float32)
+            return optax.ctc_loss(out["ctc_logits"], pad, labels, label_pad, schema.BLANK_ID).sum()
+
+        return jnp.abs(jax.grad(loss)(poses) * poses).sum(axis=(0, 1))
+
+    total, frames = np.zeros(schema.POSE_DIM), 0
+    for clip in clips:
+        poses = schema.concat_poses(clip)
+        t = len(poses)
+        length = -(-t // 16) * 16
+        ids = recognizer.vocab.encode(clip["gloss"])
+        labels = np.zeros((1, 16), np.int32)
+        labels[0, : len(ids)] = ids[:16]
+        label_pad = (np.arange(16) >= len(ids))[None].astype(np.float32)
+        sal = grad_x_input(
+            recognizer.p2g_state,
+            recognizer.cslr_state,
+            recognizer.prune_mask,
+            _pad_batch(poses, length),
+            _pad_batch(np.asarray(clip["presence"], bool), length),
+            np.arange(length)[None] < t,
+            labels,
+            label_pad,
+        )
+        total += np.asarray(sal)
+        frames += t
+    return total / max(frames, 1)
+
+
+def importance_figure(saliency: np.ndarray, out: str | os.PathLike, *, title: str = "") -> str:
+    """saliency [1959] -> heat map with stream boundaries (paper Figure 8)."""
+    norm = saliency / max(float(saliency.max()), 1e-12)
+    offsets = schema.stream_offsets()
+    fig, (heat, means) = plt.subplots(2, 1, figsize=(9, 3.2), height_ratios=(1.3, 1))
+    heat.imshow(
+        norm[None],
+        aspect="auto",
+        cmap="inferno",
+        interpolation="nearest",
+        extent=(0, schema.POSE_DIM, 0, 1),
+    )
+    heat.set_yticks([])
+    heat.set_xlim(0, schema.POSE_DIM)
+    heat.set_title(
+        title or "normalised importance of the 1,959 pose dims (gradient x input)", fontsize=9
+    )
+    names = []
+    for name, (a, b) in offsets.items():
+        for ax in (heat, means):
+            ax.axvline(a, color="red", lw=1.5)
+        heat.text(
+            (a + b) / 2,
+            1.04,
+            name,
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            transform=heat.get_xaxis_transform(),
+        )
+        means.bar((a + b) / 2, norm[a:b].mean(), width=b - a, color="tab:orange", alpha=0.7)
+        names.append(f"{name} {norm[a:b].mean():.3f}")
+    means.plot(np.arange(schema.POSE_DIM) + 0.5, norm, lw=0.4, color="black")
+    means.set_xlim(0, schema.POSE_DIM)
+    means.set_xlabel("pose dimension")
+    means.set_ylabel("importance")
+    means.set_title("per-dim (line) and per-stream mean (bars): " + ", ".join(names), fontsize=7)
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+# -- training curves and WER by length -------------------------------------------------------
+
+
+def read_scalars(tb_dir: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """All scalars of the event files in ``tb_dir`` -> {tag: (steps, values)}."""
+    from tensorboard.backend.event_processing import event_accumulator
+    from tensorboard.util import tensor_util
+
+    acc = event_accumulator.EventAccumulator(
+        str(tb_dir), size_guidance={"scalars": 0, "tensors": 0}
+    )
+    acc.Reload()
+    out = {}
+    for tag in acc.Tags().get("scalars", []):
+        events = acc.Scalars(tag)
+        out[tag] = (np.array([e.step for e in events]), np.array([e.value for e in events]))
+    for tag in acc.Tags().get("tensors", []):
+        events = acc.Tensors(tag)
+        vals = [float(tensor_util.make_ndarray(e.tensor_proto)) for e in events]
+        out[tag] = (np.array([e.step for e in events]), np.array(vals))
+    return out
+
+
+STAGES = (
+    ("stage1", "Pose2Gloss", "dev_wer"),
+    ("stage2", "Video2Pose", "dev_pose_mse"),
+    ("stage3", "CSLR", "dev_wer"),
+)
+
+
+def training_curves(workdir: str | os.PathLike, out: str | os.PathLike) -> str:
+    """Loss (left axis) and the dev metric (right axis) of each stage's TensorBoard log."""
+    fig, axes = plt.subplots(1, 3, figsize=(10, 2.8))
+    found = False
+    for ax, (stage, name, dev_tag) in zip(axes, STAGES, strict=True):
+        tb = os.path.join(workdir, stage, "tb")
+        scalars = read_scalars(tb) if glob.glob(os.path.join(tb, "*tfevents*")) else {}
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("step")
+        if "loss" not in scalars:
+            ax.text(0.5, 0.5, "no events", ha="center", transform=ax.transAxes)
+            continue
+        found = True
+        ax.plot(*scalars["loss"], color="tab:blue", label="train loss")
+        ax.set_ylabel("train loss", color="tab:blue", fontsize=8)
+        if dev_tag in scalars:
+            twin = ax.twinx()
+            twin.plot(*scalars[dev_tag], color="tab:red", marker="o", ms=3)
+            twin.set_ylabel(dev_tag.replace("_", " "), color="tab:red", fontsize=8)
+    if not found:
+        plt.close(fig)
+        raise FileNotFoundError(f"{workdir}: no TensorBoard events under stage*/tb")
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+def wer_by_length(workdir: str | os.PathLike, out: str | os.PathLike) -> str:
+    """WER by reference length of every route/split in ``W/report/hypotheses.json``."""
+    from signx_jax import metrics, report
+
+    path = os.path.join(workdir, "report", "hypotheses.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: missing; the main job writes it after evaluation")
+    with open(path) as f:
+        sentences = json.load(f)
+    aligns = {
+        name: metrics.wer([r.split() for r in d["refs"]], [h.split() for h in d["hyps"]]).alignments
+        for name, d in sentences.items()
+    }
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report._plot_wer_by_length(out.parent, aligns)  # noqa: SLF001 - writes wer_by_length.png
+    if out.name != "wer_by_length.png":
+        os.replace(out.parent / "wer_by_length.png", out)
+    return str(out)
+
+
+# -- the command -------------------------------------------------------------------------
+
+
+def _clip(workdir: str, split: str, index: int) -> dict:
+    from signx_jax.data import shards
+
+    source = shards.open_split(os.path.join(workdir, "data"), split)
+    return source[index]
+
+
+def _recognise_clip(recognizer, clip: dict, route: str):
+    if route == "video":
+        if clip.get("rgb") is None:
+            raise ValueError(f"clip {clip['clip_id']} has no RGB frames: use --route pose")
+        return recognizer.from_rgb(np.asarray(clip["rgb"]), clip["fps"], clip["clip_id"])
+    return recognizer.from_poses(
+        schema.concat_poses(clip), np.asarray(clip["presence"], bool), clip["fps"], clip["clip_id"]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m signx_jax.plots",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "what", choices=("skeleton", "alignment", "importance", "curves", "wer_length", "all")
+    )
+    parser.add_argument("--workdir", required=True, help="main-job run directory")
+    parser.add_argument("--out", help="PNG path (one picture)")
+    parser.add_argument("--out_dir", default=".", help="folder for 'all'")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--index", type=int, default=0, help="clip of --split to draw")
+    parser.add_argument("--route", choices=("pose", "video"), default="video")
+    parser.add_argument("--num_clips", type=int, default=8, help="clips averaged by importance")
+    args = parser.parse_args(argv)
+    import logging
+
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    todo = ("skeleton", "alignment", "importance", "curves", "wer_length")
+    todo = todo if args.what == "all" else (args.what,)
+    outs = {w: os.path.join(args.out_dir, f"{w}.png") for w in todo}
+    if args.what != "all" and args.out:
+        outs[args.what] = args.out
+    recognizer = None
+    if {"skeleton", "alignment", "importance"} & set(todo):
+        from signx_jax.recognize import Recognizer
+
+        routes = ("pose",) if args.route == "pose" and "importance" not in todo else ("rgb", "pose")
+        recognizer = Recognizer(args.workdir, routes=routes)
+    for what in todo:
+        if what in ("skeleton", "alignment"):
+            clip = _clip(args.workdir, args.split, args.index)
+            result = _recognise_clip(recognizer, clip, args.route)
+            print(f"{clip['clip_id']}: reference {clip['gloss']!r}, recognised {result.text!r}")
+            if what == "skeleton":
+                title = f"{clip['clip_id']} ({args.route} route): {result.text or '(nothing)'}"
+                skeleton_frames(
+                    result.poses,
+                    result.presence,
+                    outs[what],
+                    glosses=result.segments,
+                    fps=result.fps,
+                    title=title,
+                )
+            else:
+                alignment_figure(
+                    result, outs[what], vocab=recognizer.vocab, reference=clip["gloss"]
+                )
+        elif what == "importance":
+            from signx_jax.data import shards
+
+            source = shards.open_split(os.path.join(args.workdir, "data"), args.split)
+            clips = [source[i] for i in range(min(args.num_clips, len(source)))]
+            sal = modality_saliency(recognizer, clips)
+            importance_figure(
+                sal,
+                outs[what],
+                title=f"importance of the 1,959 pose dims "
+                f"(|grad x input| of the CTC loss, {len(clips)} {args.split} clips)",
+            )
+        elif what == "curves":
+            training_curves(args.workdir, outs[what])
+        else:
+            wer_by_length(args.workdir, outs[what])
+        print(f"wrote {outs[what]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

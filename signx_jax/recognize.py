@@ -1,0 +1,520 @@
+"""Recognise glosses in your own video with a trained SignX run (SPEC sections 4-6).
+
+  python -m signx_jax.recognize --workdir runs/demo --input clip.mp4 --route rgb \
+      --vtt clip.vtt --json clip.json
+
+``--workdir`` is a main-job run directory (``python -m signx_jax.main``): the
+vocabulary comes from ``W/data/vocab.json``, each stage's model and config from
+its orbax checkpoints (``W/stageN/checkpoints``; CSLR is the released best-k
+average, stages 1-2 their newest checkpoint).
+
+Two routes to the latent space:
+  * ``rgb``: a video file or a folder of frames, centre-cropped and resized to
+    Video2Pose's image size -> Video2Pose -> frozen Pose2Gloss encoder -> z;
+    no pose estimator runs (paper section 3.3).
+  * ``pose``: MediaPipe holistic landmarks, extracted from a video / frame
+    folder by ``data_pipelines.extract`` (its own venv) or read from a
+    ``.pose`` / extractor ``.npz`` file -> the ``mediapipe`` stream, the other
+    four streams absent (presence False) -> Pose2Gloss encoder -> z.
+Then CSLR -> CTC greedy decoding; each gloss gets a time span from CTC forced
+alignment of the decoded sequence (CTC frames -> input frames -> seconds).
+Prints the glosses with their spans; writes WebVTT subtitles and JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from signx_jax import schema
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".mov", ".mkv")
+FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+POSE_SUFFIXES = (".pose", ".npz")
+PAD_MULTIPLE = 16  # inputs are padded to a multiple of this: few compiles per session
+
+
+class RecognitionError(ValueError):
+    """The input cannot be recognised; the message names the file and the cause."""
+
+
+# -- reading inputs -------------------------------------------------------------------
+
+
+def _natural_key(name: str) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def read_frames(path: str | os.PathLike, *, fps: float, max_frames: int | None = None):
+    """Video file or frame folder -> (rgb uint8 [T, H, W, 3], fps)."""
+    import cv2
+
+    path = Path(path)
+    frames = []
+    if path.is_dir():
+        names = sorted(
+            (n for n in os.listdir(path) if n.lower().endswith(FRAME_SUFFIXES)), key=_natural_key
+        )
+        if not names:
+            raise RecognitionError(f"{path}: folder has no {FRAME_SUFFIXES} frames")
+        for name in names[:max_frames]:
+            bgr = cv2.imread(str(path / name), cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise RecognitionError(f"{path / name}: unreadable image")
+            frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        shapes = {f.shape for f in frames}
+        if len(shapes) > 1:
+            raise RecognitionError(f"{path}: frames differ in size {sorted(shapes)}")
+    else:
+        cap = cv2.VideoCapture(str(path))
+        if not cap.isOpened():
+            raise RecognitionError(f"{path}: OpenCV cannot open this video")
+        fps = cap.get(cv2.CAP_PROP_FPS) or fps
+        while max_frames is None or len(frames) < max_frames:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        cap.release()
+        if not frames:
+            raise RecognitionError(f"{path}: no frame could be decoded (empty or corrupt video)")
+    return np.stack(frames), float(fps)
+
+
+def resize_frames(rgb: np.ndarray, size: int) -> np.ndarray:
+    """rgb [T, H, W, 3] -> centre square crop resized to [T, size, size, 3] uint8."""
+    import cv2
+
+    _, h, w, _ = rgb.shape
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    crop = rgb[:, top : top + side, left : left + side]
+    interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(f, (size, size), interpolation=interp) for f in crop])
+
+
+def read_mediapipe(path: str | os.PathLike, *, fps: float, max_frames: int | None = None):
+    """.pose / extractor .npz / video / frame folder -> (mediapipe [T, 258], found [T], fps).
+
+    ``found[t]``: MediaPipe saw the body or a hand at frame t.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".pose":
+        from data_pipelines.datasets.common import ConversionError
+        from data_pipelines.datasets.pose_files import read_pose_file
+
+        try:
+            mp, parts = read_pose_file(path)
+            from pose_format import Pose
+
+            fps = float(Pose.read(path.read_bytes()).body.fps) or fps
+        except ConversionError as e:
+            raise RecognitionError(str(e)) from None
+    else:
+        if path.suffix.lower() == ".npz":
+            try:
+                with np.load(path) as z:
+                    arrays = {k: z[k] for k in z.files}
+            except (OSError, ValueError) as e:
+                raise RecognitionError(f"{path}: not a readable .npz ({e})") from None
+        else:
+            from data_pipelines.extract.mediapipe_extract import ExtractionError, extract
+
+            try:
+                arrays = extract(path, max_frames=max_frames)
+            except ExtractionError as e:
+                raise RecognitionError(str(e)) from None
+        if "mediapipe" not in arrays:
+            raise RecognitionError(f"{path}: no 'mediapipe' array (keys {sorted(arrays)})")
+        mp = np.asarray(arrays["mediapipe"], np.float32)
+        parts = arrays.get("mediapipe_parts", np.any(mp != 0, axis=1, keepdims=True))
+        fps = float(arrays.get("fps", 0.0)) or fps
+    mp, parts = mp[:max_frames], np.asarray(parts, bool)[:max_frames]
+    if mp.ndim != 2 or mp.shape[1] != schema.STREAM_DIMS["mediapipe"]:
+        raise RecognitionError(f"{path}: mediapipe stream has shape {mp.shape}, expected [T, 258]")
+    mp = np.where(np.isfinite(mp), mp, 0.0).astype(np.float32)
+    return mp, parts.any(axis=1), float(fps)
+
+
+def mediapipe_only(mp: np.ndarray, found: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """mediapipe [T, 258], found [T] -> poses [T, 1959] (other streams zero), presence [T, 5]."""
+    start, end = schema.stream_offsets()["mediapipe"]
+    poses = np.zeros((len(mp), schema.POSE_DIM), np.float32)
+    poses[:, start:end] = mp
+    presence = np.zeros((len(mp), len(schema.STREAMS)), bool)
+    presence[:, schema.STREAM_NAMES.index("mediapipe")] = found
+    return poses, presence
+
+
+# -- the models -----------------------------------------------------------------------
+
+
+def _restore_stage(stage_dir: str, task_factory, *, released: bool = False):
+    """(Trainer, steps) of one stage from its checkpoints and the config saved with them."""
+    import ml_collections
+
+    from signx_jax import checkpoint as ckpt_lib
+    from signx_jax.train.fit import released_params
+    from signx_jax.train.loop import Trainer
+
+    ckpt_dir = os.path.join(stage_dir, "checkpoints")
+    if not os.path.isdir(ckpt_dir):
+        raise RecognitionError(
+            f"{ckpt_dir}: no checkpoints; train the run first "
+            "(python -m signx_jax.main --workdir ...)"
+        )
+    ckpt = ckpt_lib.Checkpointer(ckpt_dir, read_only=True)
+    step = ckpt.latest_step()
+    if step is None:
+        raise RecognitionError(f"{ckpt_dir}: no complete checkpoint")
+    cfg = ml_collections.ConfigDict(ckpt.restore_config(step))
+    ckpt.close()
+    trainer = Trainer(cfg, task_factory(cfg))
+    if released:
+        try:
+            state, steps = released_params(stage_dir, trainer, cfg.train.keep_best)
+            trainer.restore_state(state)
+            return trainer, steps
+        except FileNotFoundError:
+            pass  # no dev-scored checkpoint: fall back to the newest one
+    ckpt = ckpt_lib.Checkpointer(ckpt_dir, read_only=True)
+    trainer.restore_state(ckpt.restore(step, trainer.abstract_state()))
+    ckpt.close()
+    return trainer, [step]
+
+
+def _pad(x: np.ndarray, length: int) -> np.ndarray:
+    return np.pad(x, [(0, length - len(x))] + [(0, 0)] * (x.ndim - 1))
+
+
+@dataclasses.dataclass
+class Recognition:
+    """What one clip gave. Frame-level arrays are unpadded."""
+
+    glosses: list[str]
+    segments: list[
+        dict[str, Any]
+    ]  # {"gloss", "start", "end" (s), "start_frame", "end_frame", "score"}
+    fps: float
+    num_frames: int
+    log_probs: np.ndarray  # [T', V] CTC log-posteriors (T' = CTC frames)
+    latent: np.ndarray  # [T, Dz]
+    poses: np.ndarray  # [T, 1959]: predicted (rgb route) or extracted (pose route)
+    presence: np.ndarray  # [T, 5]
+    rgb: np.ndarray | None = None  # [T, S, S, 3] the frames the model saw (rgb route)
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.glosses)
+
+    def to_json(self, **extra) -> dict[str, Any]:
+        return {
+            **extra,
+            "fps": self.fps,
+            "num_frames": self.num_frames,
+            "ctc_frames": int(self.log_probs.shape[0]),
+            "glosses": self.text,
+            "segments": self.segments,
+        }
+
+
+class Recognizer:
+    """The three stages of a run directory, ready for single clips.
+
+    ``routes`` limits what is loaded: the rgb route needs stage 2 (whose
+    checkpoint also holds the frozen stage 1 it was trained against), the pose
+    route stage 1.
+    """
+
+    def __init__(self, workdir: str, routes: tuple[str, ...] = ("rgb", "pose")):
+        import jax
+        from flax import nnx
+
+        from signx_jax.data.vocab import Vocabulary
+        from signx_jax.models import temporal
+        from signx_jax.train import tasks
+
+        self.workdir = workdir = os.path.abspath(workdir)
+        vocab_path = os.path.join(workdir, "data", "vocab.json")
+        if not os.path.isfile(vocab_path):
+            raise RecognitionError(f"{vocab_path}: missing; is {workdir} a main-job run directory?")
+        self.vocab = vocab = Vocabulary.load(vocab_path)
+        v = len(vocab)
+        self.p2g = self.v2p = None
+        if "rgb" in routes:
+            stage2, _ = _restore_stage(
+                os.path.join(workdir, "stage2"), lambda c: tasks.Video2PoseTask(c, v)
+            )
+            model = stage2.model()
+            self.v2p, self.p2g = model.video2pose, model.pose2gloss
+            self.image_size = int(stage2.cfg.model.image_size)
+        if "pose" in routes:
+            stage1, _ = _restore_stage(
+                os.path.join(workdir, "stage1"), lambda c: tasks.Pose2GlossTask(c, v)
+            )
+            self.p2g = stage1.model()
+        stage3, self.cslr_steps = _restore_stage(
+            os.path.join(workdir, "stage3"),
+            lambda c: tasks.CSLRTask(c, v, class_counts=vocab.counts),
+            released=True,
+        )
+        self.cslr = stage3.model()
+        self.prune_mask = stage3.state.aux["prune_mask"]
+        lengths = np.arange(1, 257)
+        ok = np.asarray(temporal.conv_output_lengths(self.cslr.conv_spec, lengths)) >= 1
+        self.min_frames = int(lengths[ok][0])
+
+        # Graph and state apart, so the jitted functions take the weights as arguments.
+        p2g_def, self.p2g_state = nnx.split(self.p2g)
+        cslr_def, self.cslr_state = nnx.split(self.cslr)
+        self.p2g_def, self.cslr_def = p2g_def, cslr_def
+
+        def encode(state, poses, presence, mask):
+            m = nnx.merge(p2g_def, state, copy=True)
+            return m.encode(poses, presence, mask, deterministic=True)
+
+        def ctc(state, z, mask, prune_mask):
+            out = nnx.merge(cslr_def, state, copy=True)(z, mask, prune_mask, deterministic=True)
+            return jax.nn.log_softmax(out["ctc_logits"]), out["out_lengths"]
+
+        self._encode, self._ctc = jax.jit(encode), jax.jit(ctc)
+        if self.v2p is not None:
+            v2p_def, self._v2p_state = nnx.split(self.v2p)
+
+            def video2pose(state, rgb, mask):
+                return nnx.merge(v2p_def, state, copy=True)(rgb, mask, deterministic=True)
+
+            self._video2pose = jax.jit(video2pose)
+
+    # -- latents ------------------------------------------------------------------
+    def _padded_len(self, num_frames: int) -> int:
+        return -(-num_frames // PAD_MULTIPLE) * PAD_MULTIPLE
+
+    def poses_from_rgb(self, rgb: np.ndarray) -> np.ndarray:
+        """rgb uint8 [T, S, S, 3] (already resized) -> predicted poses [T, 1959]."""
+        if self.v2p is None:
+            raise RecognitionError("this Recognizer was loaded without the rgb route")
+        t, length = len(rgb), self._padded_len(len(rgb))
+        mask = np.arange(length)[None] < t
+        out = self._video2pose(self._v2p_state, _pad(rgb, length)[None], mask)
+        return np.asarray(out)[0, :t]
+
+    def latent(self, poses: np.ndarray, presence: np.ndarray) -> np.ndarray:
+        """poses [T, 1959], presence [T, 5] -> z_latent [T, Dz] (frozen Pose2Gloss encoder)."""
+        t, length = len(poses), self._padded_len(len(poses))
+        mask = np.arange(length)[None] < t
+        z = self._encode(
+            self.p2g_state, _pad(poses, length)[None], _pad(presence, length)[None], mask
+        )
+        return np.asarray(z)[0, :t]
+
+    def ctc_log_probs(self, z: np.ndarray) -> np.ndarray:
+        """z [T, Dz] -> CTC log-posteriors [T', V] over the valid CTC frames."""
+        t, length = len(z), self._padded_len(len(z))
+        mask = np.arange(length)[None] < t
+        log_probs, out_len = self._ctc(
+            self.cslr_state, _pad(z, length)[None], mask, self.prune_mask
+        )
+        return np.asarray(log_probs)[0, : int(out_len[0])]
+
+    # -- recognition -------------------------------------------------------------------
+    def check_length(self, num_frames: int, where: str) -> None:
+        if num_frames < self.min_frames:
+            raise RecognitionError(
+                f"{where}: {num_frames} frames; the model needs at least {self.min_frames} "
+                "(CSLR's temporal conv pooling shrinks the clip by its pool factors)"
+            )
+
+    def from_poses(self, poses, presence, fps: float, where: str = "<poses>") -> Recognition:
+        self.check_length(len(poses), where)
+        if not np.any(presence):
+            raise RecognitionError(f"{where}: no person detected in any of {len(poses)} frames")
+        z = self.latent(poses, presence)
+        log_probs = self.ctc_log_probs(z)
+        glosses, segments = decode_segments(log_probs, len(poses), fps, self.vocab)
+        return Recognition(glosses, segments, fps, len(poses), log_probs, z, poses, presence)
+
+    def from_rgb(self, rgb: np.ndarray, fps: float, where: str = "<frames>") -> Recognition:
+        """rgb uint8 [T, H, W, 3] at any size -> Recognition (rgb route)."""
+        self.check_length(len(rgb), where)
+        if rgb.shape[1:3] != (self.image_size, self.image_size):
+            rgb = resize_frames(rgb, self.image_size)
+        poses = self.poses_from_rgb(rgb)
+        presence = np.ones((len(rgb), len(schema.STREAMS)), bool)
+        result = self.from_poses(poses, presence, fps, where)
+        result.rgb = rgb
+        return result
+
+    def recognize(
+        self, path: str, route: str, *, fps: float = 25.0, max_frames: int | None = None
+    ) -> Recognition:
+        """A file / folder by ``route`` ("rgb" or "pose"); see the module docstring."""
+        p = Path(path)
+        if not p.exists():
+            raise RecognitionError(f"{path}: no such file or folder")
+        suffix = p.suffix.lower()
+        if p.is_file() and suffix not in VIDEO_SUFFIXES + POSE_SUFFIXES:
+            raise RecognitionError(
+                f"{path}: unsupported file type {suffix!r}; expected a video "
+                f"{VIDEO_SUFFIXES}, a frame folder or {POSE_SUFFIXES}"
+            )
+        if route == "rgb":
+            if suffix in POSE_SUFFIXES:
+                raise RecognitionError(f"{path}: the rgb route needs a video or a frame folder")
+            rgb, fps = read_frames(p, fps=fps, max_frames=max_frames)
+            return self.from_rgb(rgb, fps, str(path))
+        if route == "pose":
+            mp, found, fps = read_mediapipe(p, fps=fps, max_frames=max_frames)
+            if not found.any():
+                raise RecognitionError(
+                    f"{path}: no person detected (MediaPipe found no body or hand in any of "
+                    f"{len(found)} frames)"
+                )
+            poses, presence = mediapipe_only(mp, found)
+            return self.from_poses(poses, presence, fps, str(path))
+        raise RecognitionError(f"route must be 'rgb' or 'pose', got {route!r}")
+
+
+# -- spans and subtitles ----------------------------------------------------------
+
+
+def decode_segments(log_probs: np.ndarray, num_frames: int, fps: float, vocab):
+    """CTC log-posteriors [T', V] -> (glosses, segments with times).
+
+    Greedy CTC gives the glosses; forced alignment of them gives every CTC
+    frame a gloss (blanks go to the preceding gloss), and CTC frame j covers
+    input frames [j * T / T', (j + 1) * T / T').
+    """
+    import jax.numpy as jnp
+
+    from signx_jax.decoding import ctc_greedy
+    from signx_jax.gloss_align import ctc_forced_align
+
+    t_ctc = log_probs.shape[0]
+    lp = jnp.asarray(log_probs)[None]
+    tokens, count = ctc_greedy(lp, jnp.array([t_ctc]), blank=schema.BLANK_ID)
+    ids = [int(i) for i in np.asarray(tokens)[0, : int(count[0])]]
+    if not ids:
+        return [], []
+    pos = np.asarray(
+        ctc_forced_align(
+            lp, jnp.array([t_ctc]), jnp.array([ids]), jnp.array([len(ids)]), blank=schema.BLANK_ID
+        )
+    )[0]
+    stride = num_frames / t_ctc
+    probs = np.exp(log_probs)
+    glosses, segments = [], []
+    for k, gid in enumerate(ids):
+        frames = np.nonzero(pos == k)[0]
+        first, last = (int(frames[0]), int(frames[-1])) if len(frames) else (0, 0)
+        start_f = int(round(first * stride))
+        end_f = min(num_frames, max(start_f + 1, int(round((last + 1) * stride))))
+        gloss = vocab.id_to_token(gid)
+        glosses.append(gloss)
+        segments.append(
+            {
+                "gloss": gloss,
+                "start": round(start_f / fps, 3),
+                "end": round(end_f / fps, 3),
+                "start_frame": start_f,
+                "end_frame": end_f,
+                "ctc_frames": [first, last + 1],
+                "score": round(float(probs[first : last + 1, gid].max()), 4),
+            }
+        )
+    return glosses, segments
+
+
+def _vtt_time(seconds: float) -> str:
+    ms = int(round(seconds * 1000))
+    h, ms = divmod(ms, 3_600_000)
+    m, ms = divmod(ms, 60_000)
+    s, ms = divmod(ms, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
+
+
+def to_webvtt(segments: list[dict]) -> str:
+    """Segments with "start"/"end" seconds and "gloss" -> WebVTT text (one cue per gloss)."""
+    lines = ["WEBVTT", ""]
+    for k, seg in enumerate(segments, 1):
+        lines += [
+            str(k),
+            f"{_vtt_time(seg['start'])} --> {_vtt_time(seg['end'])}",
+            seg["gloss"],
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def format_segments(result: Recognition) -> str:
+    if not result.segments:
+        return "glosses: (none recognised)"
+    rows = [f"glosses: {result.text}"]
+    rows += [
+        f"  {s['start']:7.2f}s - {s['end']:7.2f}s  {s['gloss']}  (p={s['score']:.2f})"
+        for s in result.segments
+    ]
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m signx_jax.recognize",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--workdir", required=True, help="main-job run directory")
+    parser.add_argument("--input", required=True, help="video, frame folder, .pose or .npz")
+    parser.add_argument("--route", choices=("rgb", "pose"), default="rgb")
+    parser.add_argument("--vtt", help="write WebVTT subtitles here")
+    parser.add_argument("--json", help="write the result as JSON here")
+    parser.add_argument("--skeleton", help="write a skeleton-frames PNG with the glosses here")
+    parser.add_argument("--fps", type=float, default=25.0, help="for frame folders")
+    parser.add_argument("--max_frames", type=int, default=None)
+    args = parser.parse_args(argv)
+    logging.getLogger("absl").setLevel(logging.ERROR)  # orbax warns on read-only managers
+    try:
+        recognizer = Recognizer(args.workdir, routes=(args.route,))
+        result = recognizer.recognize(
+            args.input, args.route, fps=args.fps, max_frames=args.max_frames
+        )
+    except RecognitionError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    present = result.presence.any(axis=0)
+    streams = ", ".join(n for n, p in zip(schema.STREAM_NAMES, present, strict=True) if p)
+    print(
+        f"{args.input}: {result.num_frames} frames at {result.fps:g} fps, route {args.route} "
+        f"(streams: {streams}); {result.log_probs.shape[0]} CTC frames"
+    )
+    print(format_segments(result))
+    if args.vtt:
+        Path(args.vtt).write_text(to_webvtt(result.segments))
+    if args.json:
+        payload = result.to_json(
+            input=str(args.input),
+            route=args.route,
+            workdir=args.workdir,
+            cslr_checkpoints=recognizer.cslr_steps,
+        )
+        Path(args.json).write_text(json.dumps(payload, indent=1))
+    if args.skeleton:
+        from signx_jax import plots
+
+        plots.skeleton_frames(
+            result.poses, result.presence, args.skeleton, glosses=result.segments, fps=result.fps
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
