@@ -100,9 +100,11 @@ def train_config(
         c.pruning.keep_dims = c.model.latent_dim // 2  # about 1024 of 2048
         c.pruning.ema = 0.99
         c.decode = ml_collections.ConfigDict()
+        # Final evaluation: ctc_greedy | ctc_beam | attention | joint (SPEC section 6).
+        c.decode.method = "ctc_beam" if variant in ("vac_baseline", "no_transformer") else "joint"
         c.decode.beam = 8
         c.decode.entropy_alpha = 0.0
         c.decode.length_penalty = 1.0  # GNMT alpha (sltunet)
         c.decode.repetition_penalty = 1.0
-        c.decode.ctc_weight = 0.0
+        c.decode.ctc_weight = 0.3  # joint: lambda * ctc + (1 - lambda) * attention
     return c

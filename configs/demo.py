@@ -41,27 +41,40 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     buckets = (64, 128) if not tiny else (64, 128)
 
     s1 = train_config("pose2gloss", "tiny")
-    _shrink(s1, steps=20 if tiny else 1500, batch=16, buckets=buckets, eval_every=20 if tiny else 500)
+    _shrink(
+        s1, steps=20 if tiny else 1000, batch=16, buckets=buckets, eval_every=20 if tiny else 500
+    )
     s1.model.latent_dim = 64
     s1.optim.lr = 2e-3
     c.stage1 = s1
 
     s2 = train_config("video2pose", "tiny")
-    _shrink(s2, steps=20 if tiny else 1500, batch=8, buckets=buckets, eval_every=20 if tiny else 500)
+    _shrink(
+        s2, steps=20 if tiny else 1000, batch=8, buckets=buckets, eval_every=20 if tiny else 500
+    )
     s2.model.image_size = c.corpus.image_size
     s2.model.patch_size = 16  # 16 patches per 64x64 frame: cheap on CPU
     s2.data.train_window = 32  # frame-level regression: random 32-frame windows
     s2.data.buckets = (32, *buckets)
+    s2.model.width = 96
+    s2.model.mlp = 192
+    # The latent-matching term carries what recognition needs; weight it up.
+    s2.loss.latent_weight = 4.0
     s2.stage1_model = s1.model
     s2.optim.lr = 1e-3
     c.stage2 = s2
 
     s3 = train_config("cslr", "tiny")
-    _shrink(s3, steps=20 if tiny else 2000, batch=16, buckets=buckets, eval_every=20 if tiny else 500)
+    _shrink(
+        s3, steps=20 if tiny else 2000, batch=16, buckets=buckets, eval_every=20 if tiny else 250
+    )
     s3.model.latent_dim = s1.model.latent_dim
     s3.data.num_views = 2 if tiny else 4
     s3.optim.noam_warmup = 200
-    s3.optim.noam_scale = 2.0
+    s3.optim.noam_scale = 1.0
+    # The paper's 0.3 / 0.5 / 0.4 dropouts regularise 30k-step runs on real data;
+    # a tiny model trained for minutes learns faster with light dropout.
+    s3.model.dropout_attn = s3.model.dropout_act = s3.model.dropout_res = 0.1
     s3.pruning.every = 100
     s3.pruning.start = 200
     s3.pruning.keep_dims = s3.model.latent_dim // 2

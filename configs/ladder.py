@@ -39,8 +39,39 @@ PLAN: dict[str, tuple[str, tuple[int, int, int], int]] = {
 STAGES = ("pose2gloss", "video2pose", "cslr")
 
 
+def scaling_config() -> ml_collections.ConfigDict:
+    """The CPU scaling sweep of ``python -m signx_jax.scaling`` (about 20-25 min on 2 cores).
+
+    Model size is the CSLR temporal width (BiLSTM 2 x width/2); the data are
+    synthetic latent sentences (``signx_jax/scaling.py``), identical for all sizes.
+    """
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    c.variant = "vac_baseline"  # conv + BiLSTM + CTC: the part of stage 3 that sets WER
+    c.sizes = (16, 32, 64, 128)  # temporal width per model size
+    c.train_sizes = (64, 512)  # train clips
+    c.steps = (25, 50, 100, 200, 400)  # evaluation milestones (compute budgets)
+    c.lr = 2e-3  # constant, so a milestone is a fair shorter run
+    c.batch_size = 16
+    c.dev_size = 128
+    # Corpus: glosses are random prototypes in the latent space.
+    c.corpus_seed = 1234
+    c.latent_dim = 64
+    c.num_glosses = 40
+    c.frames = 64
+    c.min_glosses = 2
+    c.max_label_len = 6
+    c.frames_per_gloss = (6, 12)
+    c.noise = 1.0
+    c.drift = 0.05
+    return c
+
+
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    """``stage,rung``, e.g. ``cslr,ladder3`` (default ``cslr,ladder0``)."""
+    """``stage,rung``, e.g. ``cslr,ladder3`` (default ``cslr,ladder0``); ``scaling``
+    gives the CPU scaling sweep."""
+    if arg == "scaling":
+        return scaling_config()
     stage, _, rung = (arg or "cslr,ladder0").partition(",")
     rung = rung or "ladder0"
     if rung not in PLAN:

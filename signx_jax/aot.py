@@ -54,7 +54,9 @@ def chip_of(topology: str) -> str:
     """``"v5e:2x2"`` -> ``"v5e"`` (the key of HBM and peak tables)."""
     chip = topology.split(":")[0].lower()
     if chip not in PEAK_BF16_FLOPS:
-        raise ValueError(f"aot: unknown TPU generation in {topology!r}; known {sorted(PEAK_BF16_FLOPS)}")
+        raise ValueError(
+            f"aot: unknown TPU generation in {topology!r}; known {sorted(PEAK_BF16_FLOPS)}"
+        )
     return chip
 
 
@@ -238,7 +240,8 @@ def compile_train_step(
     est = state_estimate(trainer.num_params, sizes, cfg)
     if verbose:
         print(f"[aot] {name}: {trainer.num_params / 1e6:.1f}M params on {topology} mesh {sizes}")
-        print(f"[aot] estimate before compiling (params/grads/optimizer, per chip):\n{est.summary(chip)}")
+        print("[aot] estimate before compiling (params/grads/optimizer, per chip):")
+        print(est.summary(chip))
     batch = batch_spec(cfg, task, mesh)
     t0 = time.perf_counter()
     with jax.set_mesh(mesh):
@@ -272,7 +275,8 @@ def compile_train_step(
         g = memory.GIB
         raise DoesNotFit(
             f"aot: {name} does not fit on {topology} with mesh {sizes}: the compiled step needs "
-            f"{report.total_bytes / g:.2f} GiB per chip (arguments {report.argument_bytes / g:.2f}, "
+            f"{report.total_bytes / g:.2f} GiB per chip "
+            f"(arguments {report.argument_bytes / g:.2f}, "
             f"temporaries {report.temp_bytes / g:.2f}) but a {chip} chip has "
             f"{report.hbm_bytes / g:.0f} GiB; shard more (fsdp/tensor), shrink the batch, "
             "set model.remat, or use a larger topology"
@@ -305,7 +309,9 @@ def _single(args) -> int:
     if args.batch_size:
         cfg.data.batch_size = args.batch_size
     topology = args.topology or cfg.get("topology") or "v5e:2x2"
-    mesh = parse_mesh(args.mesh) or ({"data": -1, "fsdp": 1, "tensor": 1} if args.size not in ladder.PLAN else None)
+    mesh = parse_mesh(args.mesh) or (
+        {"data": -1, "fsdp": 1, "tensor": 1} if args.size not in ladder.PLAN else None
+    )
     try:
         compile_train_step(cfg, topology, mesh)
     except DoesNotFit as e:
@@ -351,7 +357,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stages", default="pose2gloss,video2pose,cslr", help="stages for --all")
     args = p.parse_args(argv)
     if not libtpu_available():
-        print("aot: libtpu is not installed: pip install -r launch/requirements-tpu.txt", file=sys.stderr)
+        print(
+            "aot: libtpu is not installed: pip install -r launch/requirements-tpu.txt",
+            file=sys.stderr,
+        )
         return 2
     return _all(args) if args.all else _single(args)
 

@@ -115,9 +115,7 @@ class Checkpointer:
     def all_steps(self) -> list[int]:
         return list(self.manager.all_steps())
 
-    def restore(
-        self, step: int, abstract_state: Any, *, data_iter: Any | None = None
-    ) -> Any:
+    def restore(self, step: int, abstract_state: Any, *, data_iter: Any | None = None) -> Any:
         """Restore ``state`` (onto the shardings in ``abstract_state``) and,
         if given, the iterator in place. ``abstract_state`` is a pytree of
         ``jax.ShapeDtypeStruct`` carrying the target ``NamedSharding``s, so a

@@ -31,7 +31,9 @@ def decode_split(trainer, source, vocab, *, desc: str = "decode") -> tuple[list[
     total = pipeline.num_eval_batches(len(source), cfg.data.eval_batch_size, 1)
     for batch in tqdm(it, total=total, desc=desc, leave=False):
         out = _gather(trainer.eval_step(to_global(batch, trainer.mesh)))
-        for valid, lab, n, hyp in zip(out["valid"], out["labels"], out["label_lengths"], out["hyp"]):
+        for valid, lab, n, hyp in zip(
+            out["valid"], out["labels"], out["label_lengths"], out["hyp"], strict=False
+        ):
             if valid:
                 refs.append(vocab.decode([int(t) for t in lab[:n]]))
                 hyps.append(vocab.decode([int(t) for t in np.asarray(hyp) if t >= 0]))
@@ -49,7 +51,13 @@ def score(refs: list[str], hyps: list[str]) -> dict[str, float]:
 
 def format_table(rows: dict[str, dict[str, float]]) -> str:
     bleu_keys = sorted(k for k in next(iter(rows.values())) if k.lower().startswith("bleu"))
-    head = ["route / split", "WER", *[k.upper() for k in bleu_keys], "ROUGE-L", "sentences"]
+    head = [
+        "route / split / decoding",
+        "WER",
+        *[k.upper() for k in bleu_keys],
+        "ROUGE-L",
+        "sentences",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, m in rows.items():
         cells = [name, f"{m['wer']:.2f}", *[f"{m[k]:.2f}" for k in bleu_keys],
@@ -58,15 +66,30 @@ def format_table(rows: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def score_and_report(trainer, latents: dict, vocab, out_dir: str, *, dataset: str) -> str:
-    """latents: {route: {split: source}} -> Markdown table (also written to out_dir)."""
+def score_and_report(
+    trainer, latents: dict, vocab, out_dir: str, *, dataset: str, methods=("ctc_greedy",)
+) -> str:
+    """latents: {route: {split: source}} -> Markdown table (also written to out_dir).
+
+    Each route also gets the full report of ``signx_jax.report`` (clean-up,
+    worst sentences with alignments, WER-by-length and substitution plots)
+    for the last decoding method in ``methods``.
+    """
+    from signx_jax.report import write_report
+
     os.makedirs(out_dir, exist_ok=True)
     rows, sentences = {}, {}
-    for route, splits in latents.items():
-        for split in ("dev", "test"):
-            refs, hyps = decode_split(trainer, splits[split], vocab, desc=f"{route}/{split}")
-            rows[f"{route} / {split}"] = score(refs, hyps)
-            sentences[f"{route}/{split}"] = {"refs": refs, "hyps": hyps}
+    for method in methods:
+        trainer.set_decode_method(method)
+        for route, splits in latents.items():
+            per_split = {}
+            for split in ("dev", "test"):
+                name = f"{route} / {split} / {method}"
+                refs, hyps = decode_split(trainer, splits[split], vocab, desc=name)
+                rows[name] = score(refs, hyps)
+                per_split[split] = {"refs": refs, "hyps": hyps}
+                sentences[name] = per_split[split]
+            write_report(os.path.join(out_dir, route), per_split, dataset)
     table = format_table(rows)
     with open(os.path.join(out_dir, "metrics.json"), "w") as f:
         json.dump({"dataset": dataset, "metrics": rows}, f, indent=2)

@@ -58,7 +58,9 @@ def _viterbi_one(log_probs, length, labels, label_length, blank):
         t, e = inputs
         stay = alpha
         one = jnp.concatenate([jnp.array([NEG_INF]), alpha[:-1]])
-        two = jnp.where(prev2_ok, jnp.concatenate([jnp.array([NEG_INF, NEG_INF]), alpha[:-2]]), NEG_INF)
+        two = jnp.where(
+            prev2_ok, jnp.concatenate([jnp.array([NEG_INF, NEG_INF]), alpha[:-2]]), NEG_INF
+        )
         cands = jnp.stack([stay, one, two])  # [3, S]
         back = jnp.argmax(cands, axis=0)
         new = jnp.max(cands, axis=0) + e

@@ -54,7 +54,9 @@ def generate_corpus(corpus_cfg, data_dir: str) -> None:
             records.append(clip)
             if split == "train":
                 train_glosses.append(clip["gloss"])
-        shards.write_split(records, data_dir, split, extra_manifest={"generator": corpus_cfg.to_dict()})
+        shards.write_split(
+            records, data_dir, split, extra_manifest={"generator": corpus_cfg.to_dict()}
+        )
     Vocabulary.build(train_glosses).save(os.path.join(data_dir, "vocab.json"))
 
 
@@ -91,7 +93,9 @@ def build_latent_cache(cfg, data, vocab, latent_dir, stage1, stage2) -> None:
 
     @jax.jit
     def pose_route(batch):
-        return p2g.encode(batch["poses"], batch["presence"], batch["frame_mask"], deterministic=True)
+        return p2g.encode(
+            batch["poses"], batch["presence"], batch["frame_mask"], deterministic=True
+        )
 
     @jax.jit
     def video_route(batch):
@@ -113,9 +117,14 @@ def build_latent_cache(cfg, data, vocab, latent_dir, stage1, stage2) -> None:
 
 def run_stage3(cfg, vocab, latent_dir, workdir):
     s3 = cfg.stage3
-    lat = {r: {s: shards.open_split(os.path.join(latent_dir, r), s) for s in SPLITS} for r in cfg.routes}
+    lat = {
+        r: {s: shards.open_split(os.path.join(latent_dir, r), s) for s in SPLITS}
+        for r in cfg.routes
+    }
     train = AugmentedSource(
-        ConcatSource([lat[r]["train"] for r in cfg.routes]), num_views=s3.data.num_views, seed=s3.seed
+        ConcatSource([lat[r]["train"] for r in cfg.routes]),
+        num_views=s3.data.num_views,
+        seed=s3.seed,
     )
     task = tasks.CSLRTask(s3, len(vocab), class_counts=vocab.counts)
     result = fit(s3, task, train_source=train, dev_source=lat[cfg.routes[0]]["dev"], vocab=vocab,
@@ -145,7 +154,9 @@ def main(argv) -> None:
     stage3, lat = run_stage3(cfg, vocab, latent_dir, os.path.join(workdir, "stage3"))
     from signx_jax.evaluate import score_and_report
 
-    table = score_and_report(stage3, lat, vocab, os.path.join(workdir, "report"), dataset="synthetic")
+    methods = tuple(dict.fromkeys(("ctc_greedy", cfg.stage3.decode.method)))
+    table = score_and_report(stage3, lat, vocab, os.path.join(workdir, "report"),
+                             dataset="synthetic", methods=methods)  # fmt: skip
     print(table)
     print(f"\nTotal wall time {time.time() - t0:.0f}s. Reproduce: python -m signx_jax.main "
           f"--config configs/demo.py --workdir {_WORKDIR.value}")  # fmt: skip

@@ -180,7 +180,9 @@ def alignment_figure(
     xs = np.arange(t_ctc) + 0.5
     ax.plot(xs, emitted, color="red", lw=1.5, label="P(gloss) = 1 - P(blank)")
     if vocab is not None and len(result.segments) == 0:
-        top = np.argsort(-probs.max(0))[:3]  # nothing emitted: show the likeliest classes
+        peaks = probs.max(0)
+        peaks[: len(schema.SPECIAL_TOKENS)] = -1.0
+        top = np.argsort(-peaks)[:3]  # nothing emitted: show the likeliest glosses
         for v in top:
             ax.plot(xs, probs[:, v], lw=0.8, ls="--", label=vocab.id_to_token(int(v)))
     for k, seg in enumerate(result.segments):
@@ -276,7 +278,9 @@ def modality_saliency(recognizer, clips: list[dict]) -> np.ndarray:
                 z, mask, prune_mask, deterministic=True
             )
             pad = 1.0 - out["enc_mask"].astype(jnp.float32)
-            return optax.ctc_loss(out["ctc_logits"], pad, labels, label_pad, schema.BLANK_ID).sum()
+            return optax.ctc_loss(
+                out["ctc_logits"], pad, labels, label_pad, blank_id=schema.BLANK_ID
+            ).sum()
 
         return jnp.abs(jax.grad(loss)(poses) * poses).sum(axis=(0, 1))
 

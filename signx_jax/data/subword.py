@@ -298,5 +298,7 @@ class BPEDropoutSource:
         return out
 
     def __repr__(self) -> str:
-        return f"BPEDropoutSource({self.source!r}, alpha={self.alpha}, seed={self.seed})"
+        # Grain names sources by repr: keep it short for an in-memory list of records.
+        inner = f"<{len(self.source)} records>" if isinstance(self.source, list) else repr(self.source)
+        return f"BPEDropoutSource({inner}, alpha={self.alpha}, seed={self.seed})"
 

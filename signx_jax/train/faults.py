@@ -199,7 +199,12 @@ def sanitize_batch(
 
 def checkpoint_bytes(state: Any) -> int:
     """Bytes one checkpoint of ``state`` takes (array payload, no metadata)."""
-    return sum(int(np.prod(x.shape)) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(state))
+    def nbytes(x) -> int:
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return int(np.prod(x.shape)) * 8  # a threefry key is two uint32 words
+        return int(np.prod(x.shape)) * np.dtype(x.dtype).itemsize
+
+    return sum(nbytes(x) for x in jax.tree.leaves(state))
 
 
 def check_free_space(workdir: str, state: Any, *, copies: int, min_free_bytes: int = 0) -> int:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import time
 from typing import Any
 
 import jax
@@ -165,9 +164,9 @@ class Trainer:
             _, _, new_rest = nnx.split(model, task.trainable, ...)
             return loss, (metrics, aux_stats, new_rest)
 
-        (loss, (metrics, aux_stats, new_rest)), grads = jax.value_and_grad(
-            loss_of, has_aux=True
-        )(state.params, state.rest)
+        (loss, (metrics, aux_stats, new_rest)), grads = jax.value_and_grad(loss_of, has_aux=True)(
+            state.params, state.rest
+        )
         finite = jnp.isfinite(loss) & tree_all_finite(grads)
         updates, new_opt = self.tx.update(grads, state.opt_state, state.params)
         new_params = optax.apply_updates(state.params, updates)
@@ -190,6 +189,11 @@ class Trainer:
     def _eval(self, state: TrainState, batch: dict[str, jax.Array]):
         model = nnx.merge(self.graphdef, state.params, state.rest, copy=True)
         return self.task.eval_fn(model, state.aux, batch)
+
+    def set_decode_method(self, method: str) -> None:
+        """Switch the task's evaluation decoding (re-traces the eval step)."""
+        self.task.decode_method = method
+        self._eval_step = jax.jit(self._eval)
 
     def train_step(self, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
         with jax.set_mesh(self.mesh):

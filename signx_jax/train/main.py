@@ -50,6 +50,12 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, log
 _MODE = flags.DEFINE_enum("mode", "train", ["train", "cache", "evaluate"], "What to do.")
 _ROUTE = flags.DEFINE_enum("route", "video", ["pose", "video"], "Latent cache route.")
 _LATENT_DIR = flags.DEFINE_string("latent_dir", None, "Output of --mode cache.")
+_SPLITS = flags.DEFINE_list("splits", ["dev", "test"], "--mode evaluate: splits to score.")
+_STEP = flags.DEFINE_integer(
+    "step",
+    None,
+    "--mode evaluate: score this checkpoint step instead of the released best-k average.",
+)
 log = logging.getLogger("signx.train")
 
 
@@ -113,7 +119,9 @@ def _cache(cfg, vocab, stage1: Trainer, workdir: str) -> None:
 
     p2g = stage1.model()
     if _ROUTE.value == "pose":
-        encode = jax.jit(lambda b: p2g.encode(b["poses"], b["presence"], b["frame_mask"], deterministic=True))
+        encode = jax.jit(
+            lambda b: p2g.encode(b["poses"], b["presence"], b["frame_mask"], deterministic=True)
+        )
         features = ("poses",)
     else:
         task = tasks.Video2PoseTask(cfg, len(vocab))
@@ -132,16 +140,30 @@ def _cache(cfg, vocab, stage1: Trainer, workdir: str) -> None:
 
 
 def _evaluate(cfg, task, vocab, workdir: str) -> None:
+    """Score the released model (mean of the best-k checkpoints) or one ``--step``:
+    metrics.json, report.md (paper table, worst sentences) and plots in workdir/report."""
+    from signx_jax import checkpoint as ckpt_lib
     from signx_jax.evaluate import decode_split, format_table, score
+    from signx_jax.report import write_report
 
     trainer = Trainer(cfg, task)
-    state, steps = released_params(workdir, trainer, cfg.train.keep_best)
+    if _STEP.value is None:
+        state, steps = released_params(workdir, trainer, cfg.train.keep_best)
+    else:
+        ckpt = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
+        state, steps = ckpt.restore(_STEP.value, trainer.abstract_state()), [_STEP.value]
     trainer.restore_state(state)
-    rows = {}
-    for split_name in (cfg.data.dev_split, cfg.data.test_split):
-        refs, hyps = decode_split(trainer, shards.open_split(cfg.data.latent_dir, split_name), vocab)
+    trainer.set_decode_method(cfg.decode.method)
+    rows, per_split = {}, {}
+    for split_name in _SPLITS.value:
+        source = shards.open_split(cfg.data.latent_dir, split_name)
+        refs, hyps = decode_split(trainer, source, vocab, desc=split_name)
         rows[split_name] = score(refs, hyps)
-    print(f"released = mean of checkpoints {steps}\n" + format_table(rows))
+        per_split[split_name] = {"refs": refs, "hyps": hyps}
+    out_dir = os.path.join(workdir, "report")
+    write_report(out_dir, per_split, cfg.dataset)
+    print(f"checkpoints {steps}, decoding {cfg.decode.method}\n" + format_table(rows))
+    print(f"report: {out_dir}/report.md")
 
 
 if __name__ == "__main__":

@@ -18,8 +18,6 @@ adaptive pruning.
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -57,7 +55,9 @@ def _ids_to_glosses(ids: np.ndarray, vocab) -> list[str]:
 def _wer_summary(outputs: list[dict], vocab, key: str) -> dict[str, float]:
     refs, hyps = [], []
     for out in outputs:
-        for valid, lab, n, hyp in zip(out["valid"], out["labels"], out["label_lengths"], out[key]):
+        for valid, lab, n, hyp in zip(
+            out["valid"], out["labels"], out["label_lengths"], out[key], strict=False
+        ):
             if valid:
                 refs.append(_ids_to_glosses(lab[:n], vocab))
                 hyps.append(_ids_to_glosses(hyp, vocab))
@@ -86,7 +86,9 @@ class Pose2GlossTask:
 
     def loss_fn(self, model, aux, batch, step):
         cfg = self.cfg.loss
-        z = model.encode(batch["poses"], batch["presence"], batch["frame_mask"], deterministic=False)
+        z = model.encode(
+            batch["poses"], batch["presence"], batch["frame_mask"], deterministic=False
+        )
         targets, tmask, tokens_in = _targets(batch)
         ratio = losses.scheduled_teacher_forcing_ratio(
             step, self.cfg.train.total_steps, cfg.teacher_forcing_start, cfg.teacher_forcing_end
@@ -156,7 +158,9 @@ class Video2PoseTask:
         frozen = model.pose2gloss
         ones = jnp.ones_like(batch["presence"])
         z_hat = frozen.encode(poses_hat, ones, batch["frame_mask"], deterministic=True)
-        z_ref = frozen.encode(batch["poses"], batch["presence"], batch["frame_mask"], deterministic=True)
+        z_ref = frozen.encode(
+            batch["poses"], batch["presence"], batch["frame_mask"], deterministic=True
+        )
         return z_hat, jax.lax.stop_gradient(z_ref)
 
     def loss_fn(self, model, aux, batch, step):
@@ -187,7 +191,8 @@ class Video2PoseTask:
 
     def summarize_eval(self, outputs, vocab, target_vocab=None):
         return {
-            k: float(np.mean([np.asarray(o[k]) for o in outputs])) for k in ("pose_mse", "latent_mse")
+            k: float(np.mean([np.asarray(o[k]) for o in outputs]))
+            for k in ("pose_mse", "latent_mse")
         }
 
 
@@ -213,7 +218,10 @@ class CSLRTask:
 
     def init_aux(self):
         dim = self.cfg.model.latent_dim
-        return {"prune_mask": jnp.ones((dim,), jnp.float32), "act_var": jnp.zeros((dim,), jnp.float32)}
+        return {
+            "prune_mask": jnp.ones((dim,), jnp.float32),
+            "act_var": jnp.zeros((dim,), jnp.float32),
+        }
 
     def update_aux(self, aux, stats, step):
         """Adaptive pruning: every K steps mask the dims with the lowest running
@@ -244,9 +252,13 @@ class CSLRTask:
     def loss_fn(self, model, aux, batch, step):
         cfg = self.cfg.loss
         targets, tmask, tokens_in = _targets(batch)
-        out = model(batch["latent"], batch["frame_mask"], aux["prune_mask"], tokens_in, deterministic=False)
+        out = model(
+            batch["latent"], batch["frame_mask"], aux["prune_mask"], tokens_in, deterministic=False
+        )
         label_mask = jnp.arange(batch["labels"].shape[1])[None] < batch["label_lengths"][:, None]
-        ctc_per = losses.ctc(out["ctc_logits"], out["enc_mask"], batch["labels"], label_mask, schema.BLANK_ID)
+        ctc_per = losses.ctc(
+            out["ctc_logits"], out["enc_mask"], batch["labels"], label_mask, schema.BLANK_ID
+        )
         l_ctc = jnp.sum(ctc_per * batch["valid"]) / jnp.maximum(jnp.sum(batch["valid"]), 1)
         loss = cfg.ctc_weight * l_ctc
         metrics = {"l_ctc": l_ctc}
@@ -277,12 +289,26 @@ class CSLRTask:
         metrics["kept_dims"] = jnp.sum(aux["prune_mask"])
         return loss, (metrics, {"act_var": act_var})
 
-    def eval_fn(self, model, aux, batch):
-        out = model(batch["latent"], batch["frame_mask"], aux["prune_mask"], None, deterministic=True)
-        from signx_jax.decoding import ctc_greedy
+    # Training-time dev evaluation decodes greedily (cheap); the final report
+    # sets ``decode_method`` from ``cfg.decode.method`` (see evaluate.py).
+    decode_method = "ctc_greedy"
 
-        hyp, _ = ctc_greedy(out["ctc_logits"], out["out_lengths"], blank=schema.BLANK_ID)
-        return {"hyp": hyp, "ctc_logits": out["ctc_logits"], "out_lengths": out["out_lengths"], **_passthrough(batch)}
+    def eval_fn(self, model, aux, batch):
+        from signx_jax.decoding.model import decode_cslr
+
+        out = model(
+            batch["latent"], batch["frame_mask"], aux["prune_mask"], None, deterministic=True
+        )
+        d = self.cfg.decode
+        tokens, _, _ = decode_cslr(
+            model, out, method=self.decode_method, beam=d.beam,
+            max_len=self.cfg.data.max_label_len + 1, entropy_alpha=d.entropy_alpha,
+            length_penalty=d.length_penalty, repetition_penalty=d.repetition_penalty,
+            ctc_weight=d.ctc_weight,
+        )  # fmt: skip
+        hyp = tokens[:, 0]
+        return {"hyp": hyp, "ctc_logits": out["ctc_logits"], "out_lengths": out["out_lengths"],
+                **_passthrough(batch)}  # fmt: skip
 
     def summarize_eval(self, outputs, vocab, target_vocab=None):
         return _wer_summary(outputs, vocab, "hyp")

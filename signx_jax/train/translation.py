@@ -84,13 +84,19 @@ class TranslationTask(CSLRTask):
         targets, tmask = losses.append_eos(batch["targets"], batch["target_lengths"])
         tmask = tmask & valid[:, None]  # padding rows would otherwise learn "EOS first"
         tokens_in = losses.shift_right(targets)
-        out = model(batch["latent"], batch["frame_mask"], aux["prune_mask"], tokens_in, deterministic=False)
+        out = model(
+            batch["latent"], batch["frame_mask"], aux["prune_mask"], tokens_in, deterministic=False
+        )
         l_ce = losses.label_smoothed_ce(out["dec_logits"], targets, tmask, cfg.label_smoothing)
         loss = cfg.ce_weight * l_ce
         metrics = {"l_ce": l_ce}
         if cfg.ctc_weight:  # joint setting: gloss CTC on the encoder
-            label_mask = jnp.arange(batch["labels"].shape[1])[None] < batch["label_lengths"][:, None]
-            per = losses.ctc(out["ctc_logits"], out["enc_mask"], batch["labels"], label_mask, schema.BLANK_ID)
+            label_mask = (
+                jnp.arange(batch["labels"].shape[1])[None] < batch["label_lengths"][:, None]
+            )
+            per = losses.ctc(
+                out["ctc_logits"], out["enc_mask"], batch["labels"], label_mask, schema.BLANK_ID
+            )
             l_ctc = jnp.sum(per * valid) / jnp.maximum(jnp.sum(valid), 1)
             loss = loss + cfg.ctc_weight * l_ctc
             metrics["l_ctc"] = l_ctc
@@ -110,14 +116,19 @@ class TranslationTask(CSLRTask):
             loss = loss + cfg.lipschitz_weight * l_lip
             metrics["l_lipschitz"] = l_lip
         metrics["kept_dims"] = jnp.sum(aux["prune_mask"])
-        return loss, (metrics, {"act_var": _activation_variance(out["compiled"], batch["frame_mask"])})
+        return loss, (
+            metrics,
+            {"act_var": _activation_variance(out["compiled"], batch["frame_mask"])},
+        )
 
     def eval_fn(self, model, aux, batch):
         from signx_jax.decoding import ctc_greedy
         from signx_jax.decoding.model import decode_cslr
 
         d = self.cfg.decode
-        out = model(batch["latent"], batch["frame_mask"], aux["prune_mask"], None, deterministic=True)
+        out = model(
+            batch["latent"], batch["frame_mask"], aux["prune_mask"], None, deterministic=True
+        )
         tokens, _, _ = decode_cslr(
             model, out, method="attention", beam=d.beam, max_len=d.max_len,
             entropy_alpha=d.entropy_alpha, length_penalty=d.length_penalty,
@@ -203,7 +214,9 @@ def training_source(cfg: ml_collections.ConfigDict, source, target_vocab: Subwor
     return source
 
 
-def target_vocab_for(cfg: ml_collections.ConfigDict, train_split, workdir: str) -> SubwordVocabulary:
+def target_vocab_for(
+    cfg: ml_collections.ConfigDict, train_split, workdir: str
+) -> SubwordVocabulary:
     """``data.target_vocab_path`` if set, else the workdir's, else built from train and saved."""
     path = cfg.data.target_vocab_path or os.path.join(workdir, "target_vocab.json")
     if os.path.exists(path):

@@ -53,7 +53,7 @@ def _config():
     c.data.batch_size = 16
     c.data.eval_batch_size = 40
     c.data.buckets = (32,)
-    c.data.max_label_len = 16
+    c.data.max_label_len = 24
     c.data.num_views = 0
     c.optim.grad_accum_steps = 1
     c.optim.noam_warmup = 100

@@ -1,0 +1,213 @@
+r"""Every benchmark table in one run (SPEC section 8)::
+
+    python -m signx_jax.benchmarks            # about 15-25 min on 2 busy CPU cores
+    python -m signx_jax.benchmarks --parts train,inference --steps 3
+
+Parts (fixed seeds; float32 on one CPU device unless stated):
+
+* ``train``      per-stage train step: step time, examples/s, frames/s and FLOP/s
+                 as a share of the matmul peak measured in the same run, plus
+                 the vac_baseline CSLR step against the PyTorch reference
+                 (``signx_jax/benchmarks/train_step.py``);
+* ``pipeline``   Grain train batches (records/s) vs the stage-1 step's
+                 consumption and vs a raw sequential read of the same shards
+                 (``signx_jax/benchmarks/input_pipeline.py``);
+* ``inference``  the demo model (configs/demo.py sizes, random weights: speed
+                 only), one clip at a time: RGB frames -> Video2Pose ->
+                 Pose2Gloss encoder -> CSLR -> greedy CTC glosses, vs CSLR on
+                 cached latents, and their ratio (the paper's Table 8 speed-up);
+* ``sharding``   parameter + Adam bytes per device on 8 simulated CPU devices,
+                 pure data parallel vs fsdp (a subprocess with
+                 ``--xla_force_host_platform_device_count=8``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+from flax import nnx
+
+from signx_jax import schema
+from signx_jax.benchmarks import input_pipeline, train_step
+
+_PARTS = flags.DEFINE_list("parts", ["train", "pipeline", "inference", "sharding"], "Parts to run.")
+_SHARDING_CHILD = flags.DEFINE_bool(
+    "sharding_child", False, "Internal: run the sharding part here."
+)
+_INFER_FRAMES = flags.DEFINE_integer("infer_frames", 128, "Frames per clip for the inference part.")
+
+
+# -- input pipeline ---------------------------------------------------------------------
+
+
+def pipeline_part(consumer_examples_s: float | None) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        rng = np.random.default_rng(0)
+        records = input_pipeline._random_records(128, rng, with_rgb=False)
+        input_pipeline.shards.write_split(records, tmp, "train", records_per_shard=32)
+        source = input_pipeline.shards.open_split(tmp, "train")
+        vocab = input_pipeline.Vocabulary.build(source[i]["gloss"] for i in range(len(source)))
+        n_raw, n_bytes, t_raw = input_pipeline.raw_read(tmp, "train")
+        n_pipe, t_pipe = input_pipeline.pipeline_read(source, vocab)
+    raw, pipe = n_raw / t_raw, n_pipe / t_pipe
+    lines = [
+        "| input pipeline (128 random pose clips, 40-250 frames, batch 16) | records/s |",
+        "|---|---:|",
+        f"| raw sequential read + CRC ({n_bytes / t_raw / 1e6:.0f} MB/s) | {raw:.0f} |",
+        f"| Grain train pipeline (decode, labels, bucket, batch) | {pipe:.0f} |",
+        f"pipeline / raw read: {pipe / raw:.2f}",
+    ]
+    if consumer_examples_s:
+        lines.append(
+            f"pipeline / pose2gloss step consumption ({consumer_examples_s:.1f} clips/s): "
+            f"{pipe / consumer_examples_s:.0f}x (target >= 10x)"
+        )
+    return "\n".join(lines)
+
+
+# -- inference --------------------------------------------------------------------------
+
+
+def _demo_models():
+    from configs import demo
+    from signx_jax.models.cslr import CSLR
+    from signx_jax.models.pose2gloss import Pose2Gloss
+    from signx_jax.models.video2pose import Video2Pose
+
+    c = demo.get_config()
+    vocab = 64  # the synthetic corpus vocabulary is of this order; speed only
+    rngs = nnx.Rngs(0)
+    v2p = Video2Pose(c.stage2.model, rngs=rngs)
+    p2g = Pose2Gloss(c.stage1.model, vocab, rngs=rngs)
+    cslr = CSLR(c.stage3.model, vocab, rngs=rngs)
+    return c, v2p, p2g, cslr
+
+
+def _fps(fn, args, frames: int, repeats: int = 10) -> float:
+    jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - t0)
+    return frames / float(np.median(times))
+
+
+def inference_part() -> str:
+    from signx_jax.decoding import ctc_greedy
+
+    c, v2p, p2g, cslr = _demo_models()
+    t, hw = _INFER_FRAMES.value, c.stage2.model.image_size
+    rng = np.random.default_rng(0)
+    rgb = jnp.asarray(rng.integers(0, 256, (1, t, hw, hw, 3), dtype=np.uint8))
+    mask = jnp.ones((1, t), bool)
+    prune = jnp.ones((c.stage3.model.latent_dim,), jnp.float32)
+
+    def glosses(cslr, z, mask):
+        out = cslr(z, mask, prune, None, deterministic=True)
+        return ctc_greedy(out["ctc_logits"], out["out_lengths"], blank=schema.BLANK_ID)[0]
+
+    @nnx.jit
+    def video_to_gloss(v2p, p2g, cslr, rgb, mask):
+        poses = v2p(rgb, mask, deterministic=True)
+        presence = jnp.ones((*mask.shape, len(schema.STREAMS)), bool)
+        z = p2g.encode(poses, presence, mask, deterministic=True)
+        return glosses(cslr, z, mask)
+
+    @nnx.jit
+    def latent_to_gloss(cslr, z, mask):
+        return glosses(cslr, z, mask)
+
+    z = jnp.asarray(rng.normal(size=(1, t, c.stage3.model.latent_dim)), jnp.float32)
+    video_fps = _fps(video_to_gloss, (v2p, p2g, cslr, rgb, mask), t)
+    latent_fps = _fps(latent_to_gloss, (cslr, z, mask), t)
+    return "\n".join([
+        f"| inference, demo model, batch 1 x {t} frames ({hw}x{hw} RGB) | frames/s | target |",
+        "|---|---:|---:|",
+        f"| video -> gloss (Video2Pose + Pose2Gloss encoder + CSLR + CTC) | {video_fps:.0f} | >= 30 |",
+        f"| latent cache -> gloss (CSLR + CTC) | {latent_fps:.0f} | |",
+        f"latent-space speed-up (Table 8): {latent_fps / video_fps:.1f}x",
+    ])  # fmt: skip
+
+
+# -- sharding ---------------------------------------------------------------------------
+
+
+def _per_device_bytes(state, shardings) -> tuple[float, float]:
+    """(bytes on device 0, unsharded bytes) of params + optimizer state."""
+    local = total = 0.0
+    parts = (state.params, state.opt_state), (shardings.params, shardings.opt_state)
+    for x, s in zip(jax.tree.leaves(parts[0]), jax.tree.leaves(parts[1]), strict=True):
+        size = np.dtype(x.dtype).itemsize
+        total += size * np.prod(x.shape)
+        local += size * np.prod(s.shard_shape(x.shape))
+    return local, total
+
+
+def sharding_child() -> str:
+    from configs.common import train_config
+    from signx_jax import aot
+    from signx_jax import sharding as shd
+
+    lines = [
+        f"| params + Adam, {len(jax.devices())} simulated devices | mesh (data, fsdp, tensor) "
+        "| MiB per device | of unsharded |",
+        "|---|---|---:|---:|",
+    ]
+    for stage in ("pose2gloss", "cslr"):
+        cfg = train_config(stage, "base")
+        task = aot.make_task(cfg)
+        for sizes in ((8, 1, 1), (1, 8, 1), (2, 4, 1), (1, 4, 2)):
+            mesh = shd.make_mesh(*sizes)
+            trainer = aot.abstract_trainer(cfg, task, mesh)
+            local, total = _per_device_bytes(trainer.state, trainer.state_sharding)
+            lines.append(
+                f"| {stage} base ({trainer.num_params / 1e6:.1f}M) | {sizes} "
+                f"| {local / 2**20:.1f} | {100 * local / total:.1f} % |"
+            )
+    return "\n".join(lines)
+
+
+def sharding_part() -> str:
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    env["XLA_FLAGS"] = env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+    cmd = [sys.executable, "-m", "signx_jax.benchmarks", "--sharding_child"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if out.returncode:
+        return f"sharding part failed:\n{out.stderr[-2000:]}"
+    return out.stdout.strip()
+
+
+def main(argv) -> None:
+    del argv
+    if _SHARDING_CHILD.value:
+        print(sharding_child())
+        return
+    parts, tables = _PARTS.value, []
+    t0 = time.perf_counter()
+    consumer = None
+    if "train" in parts:
+        rows, peak = train_step.run_all(train_step._STAGES.value, train_step._STEPS.value)
+        tables.append(train_step.format_table(rows, peak))
+        consumer = rows.get("pose2gloss", {}).get("examples_s")
+    if "pipeline" in parts:
+        tables.append(pipeline_part(consumer))
+    if "inference" in parts:
+        tables.append(inference_part())
+    if "sharding" in parts:
+        tables.append(sharding_part())
+    print(f"\n# signx-jax benchmarks ({jax.devices()[0].platform}, {os.cpu_count()} CPUs, "
+          f"{time.perf_counter() - t0:.0f} s)\n")  # fmt: skip
+    print("\n\n".join(tables))
+
+
+if __name__ == "__main__":
+    app.run(main)

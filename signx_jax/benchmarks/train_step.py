@@ -1,0 +1,225 @@
+"""Train-step throughput of each SignX stage on this machine (SPEC section 8).
+
+For each stage at a stated config (the real ``Trainer`` and ``Task``, float32,
+one device, fixed seeds) prints step time, examples/s, frames/s and the
+model's FLOP/s as a fraction of this machine's *measured* float32 matmul peak
+(a jitted square matmul timed in the same run). Model FLOPs are XLA's cost
+analysis of the compiled step plus the BiLSTM recurrent matmuls XLA counts
+only once per scan (x3 for forward + backward).
+
+The ``vac_baseline`` row is the VAC CSLR stack (Conv1D K5-P2-K5-P2 + 2 x
+BiLSTM + CTC, Adam) at batch 8, T = 256 frames, 1024-d input and 1,296
+classes, the setting of the PyTorch reference (0.67 s/step, 3,060 frames/s on
+this 2-core machine)::
+
+    python -m signx_jax.benchmarks.train_step
+    python -m signx_jax.benchmarks.train_step --stages cslr_vac --steps 10
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import app, flags
+
+from configs.common import train_config
+from signx_jax import schema
+from signx_jax.train import tasks as tasks_lib
+from signx_jax.train.loop import Trainer
+
+REFERENCE_VAC_SECONDS = 0.67  # PyTorch VAC on this machine, batch 8 x 256 frames
+NUM_SPECIAL = len(schema.SPECIAL_TOKENS)
+
+
+@dataclasses.dataclass(frozen=True)
+class Bench:
+    """One benchmarked step: stage, size, variant, batch, frames, vocab, overrides."""
+
+    name: str
+    stage: str
+    size: str
+    batch: int
+    frames: int
+    vocab: int = 1124
+    variant: str = "signx"
+    model: tuple[tuple[str, Any], ...] = ()
+    target_mfu: float = 0.0
+
+
+BENCHES = {
+    "pose2gloss": Bench("pose2gloss (fusion ViT)", "pose2gloss", "small", 8, 128, target_mfu=0.40),
+    "video2pose": Bench("video2pose (spatial ViT)", "video2pose", "small", 2, 16, target_mfu=0.40),
+    "cslr": Bench("cslr signx", "cslr", "small", 8, 128, target_mfu=0.25),
+    "cslr_vac": Bench(
+        "cslr vac_baseline",
+        "cslr",
+        "base",
+        8,
+        256,
+        vocab=1296,
+        variant="vac_baseline",
+        model=(("latent_dim", 1024), ("temporal_width", 1024), ("lstm_hidden", 512)),
+        target_mfu=0.25,
+    ),
+}
+
+
+def bench_config(b: Bench) -> ml_collections.ConfigDict:
+    cfg = train_config(b.stage, b.size, variant=b.variant)
+    for key, value in b.model:
+        cfg.model[key] = value
+    if b.variant == "vac_baseline":
+        cfg.model.conv_channels = cfg.model.temporal_width
+    cfg.data.batch_size = b.batch
+    cfg.data.buckets = (b.frames,)
+    cfg.data.max_label_len = 16
+    cfg.optim.grad_accum_steps = 1  # time one update, not a micro-step of 16
+    cfg.mesh = ml_collections.ConfigDict(dict(data=1, fsdp=1, tensor=1))
+    return cfg
+
+
+def make_task(cfg, vocab: int):
+    cls = {"pose2gloss": tasks_lib.Pose2GlossTask, "video2pose": tasks_lib.Video2PoseTask}
+    return cls.get(cfg.stage, tasks_lib.CSLRTask)(cfg, vocab)
+
+
+def random_batch(cfg, task, vocab: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """A full batch (every frame valid) of the pipeline's keys with random values."""
+    rng = np.random.default_rng(seed)
+    b, t, n_lab = cfg.data.batch_size, max(cfg.data.buckets), cfg.data.max_label_len
+    batch = {
+        "frame_mask": np.ones((b, t), bool),
+        "lengths": np.full(b, t, np.int32),
+        "labels": rng.integers(NUM_SPECIAL, vocab, (b, n_lab)).astype(np.int32),
+        "label_lengths": np.full(b, n_lab // 2, np.int32),
+        "gloss_spans": np.full((b, n_lab, 2), -1, np.int32),
+        "valid": np.ones(b, bool),
+        "index": np.arange(b, dtype=np.int32),
+        "cropped": np.zeros(b, bool),
+    }
+    if "poses" in task.features:
+        batch["poses"] = rng.normal(size=(b, t, schema.POSE_DIM)).astype(np.float32)
+        batch["presence"] = np.ones((b, t, len(schema.STREAMS)), bool)
+    if "rgb" in task.features:
+        hw = cfg.model.image_size
+        batch["rgb"] = rng.integers(0, 256, (b, t, hw, hw, 3), dtype=np.uint8)
+    if "latent" in task.features:
+        batch["latent"] = rng.normal(size=(b, t, cfg.model.latent_dim)).astype(np.float32)
+    return batch
+
+
+def matmul_peak(n: int = 2048, repeats: int = 10) -> float:
+    """Measured float32 FLOP/s of a jitted n x n matmul (best of ``repeats``)."""
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+    f = jax.jit(lambda x, y: x @ y)
+    f(a, a).block_until_ready()
+    best = min(_timed(lambda: f(a, a).block_until_ready()) for _ in range(repeats))
+    return 2 * n**3 / best
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def lstm_correction(cfg, batch: int, t_out: int) -> float:
+    """Recurrent FLOPs of the T'-1 scan steps XLA's cost analysis does not repeat,
+    x3 for forward + backward."""
+    if cfg.stage != "cslr":
+        return 0.0
+    m = cfg.model
+    per_step = 2 * m.lstm_hidden * 4 * m.lstm_hidden * 2 * m.lstm_layers  # two directions
+    return 3.0 * batch * max(t_out - 1, 0) * per_step
+
+
+def step_flops(trainer: Trainer, batch: dict[str, Any]) -> float:
+    cost = trainer._train_step.lower(trainer.state, batch).cost_analysis()
+    if isinstance(cost, list | tuple):
+        cost = cost[0]
+    flops = float(cost["flops"])
+    if trainer.cfg.stage == "cslr":
+        t = batch["frame_mask"].shape[1]
+        t_out = int(trainer.model().output_lengths(jnp.array([t]))[0])
+        flops += lstm_correction(trainer.cfg, batch["frame_mask"].shape[0], t_out)
+    return flops
+
+
+def run_bench(b: Bench, steps: int, peak: float) -> dict[str, float]:
+    cfg = bench_config(b)
+    task = make_task(cfg, b.vocab)
+    trainer = Trainer(cfg, task)
+    batch = jax.device_put(random_batch(cfg, task, b.vocab))
+    flops = step_flops(trainer, batch)
+    t0 = time.perf_counter()
+    jax.block_until_ready(trainer.train_step(batch))  # compile
+    compile_s = time.perf_counter() - t0
+    jax.block_until_ready(trainer.train_step(batch))
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        jax.block_until_ready(trainer.train_step(batch))
+        times.append(time.perf_counter() - t0)
+    sec = float(np.median(times))
+    frames = b.batch * b.frames
+    return dict(
+        step_s=sec,
+        examples_s=b.batch / sec,
+        frames_s=frames / sec,
+        gflop_step=flops / 1e9,
+        mfu=flops / sec / peak,
+        compile_s=compile_s,
+    )
+
+
+def format_table(rows: dict[str, dict[str, float]], peak: float) -> str:
+    lines = [
+        f"measured float32 matmul peak: {peak / 1e9:.1f} GFLOP/s",
+        "| stage (config) | batch x T | step s | examples/s | frames/s | GFLOP/step "
+        "| % of matmul peak | target |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for key, r in rows.items():
+        b = BENCHES[key]
+        lines.append(
+            f"| {b.name} ({b.size}) | {b.batch}x{b.frames} | {r['step_s']:.3f} "
+            f"| {r['examples_s']:.1f} | {r['frames_s']:.0f} | {r['gflop_step']:.1f} "
+            f"| {100 * r['mfu']:.1f} | >= {100 * b.target_mfu:.0f} |"
+        )
+    if "cslr_vac" in rows:
+        r = rows["cslr_vac"]
+        lines.append(
+            f"vac_baseline vs PyTorch reference ({REFERENCE_VAC_SECONDS} s/step, "
+            f"{8 * 256 / REFERENCE_VAC_SECONDS:.0f} frames/s): "
+            f"{REFERENCE_VAC_SECONDS / r['step_s']:.2f}x faster (target >= 2x)"
+        )
+    return "\n".join(lines)
+
+
+def run_all(stages: list[str], steps: int) -> tuple[dict[str, dict[str, float]], float]:
+    peak = matmul_peak()
+    rows = {}
+    for key in stages:
+        rows[key] = run_bench(BENCHES[key], steps, peak)
+        print(f"[train_step] {key}: {rows[key]}", flush=True)
+    return rows, peak
+
+
+_STAGES = flags.DEFINE_list("stages", list(BENCHES), f"Benchmarks among {list(BENCHES)}.")
+_STEPS = flags.DEFINE_integer("steps", 5, "Timed steps (median reported).")
+
+
+def main(argv) -> None:
+    del argv
+    rows, peak = run_all(_STAGES.value, _STEPS.value)
+    print(format_table(rows, peak))
+
+
+if __name__ == "__main__":
+    app.run(main)

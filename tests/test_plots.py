@@ -1,0 +1,102 @@
+"""signx_jax.plots: every picture is written, small, and computed from the right numbers."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from signx_jax import plots, recognize, schema
+
+MAX_PNG_BYTES = 150_000
+
+
+def _png_ok(path) -> None:
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert 2_000 < os.path.getsize(path) < MAX_PNG_BYTES
+
+
+def test_keypoints_choose_dwpose_then_mediapipe():
+    frame = np.zeros(schema.POSE_DIM, np.float32)
+    start, _ = schema.stream_offsets()["dwpose"]
+    frame[start : start + 3] = (0.4, 0.2, 0.9)  # nose, confident
+    pts, limbs, vis = plots._keypoints(frame, np.array([True, True, False, False, False]))
+    assert pts.shape == (128, 2) and vis[0] and not vis[1]
+    assert (0, 14) in limbs and (18, 19) in limbs  # body and left-hand bones
+    pts, limbs, vis = plots._keypoints(frame, np.array([False, True, False, False, False]))
+    assert pts.shape == (75, 2) and (11, 12) in limbs  # BlazePose shoulders
+
+
+def test_importance_figure(tmp_path):
+    sal = np.zeros(schema.POSE_DIM)
+    sal[:384] = 1.0
+    _png_ok(plots.importance_figure(sal, tmp_path / "imp.png"))
+
+
+def test_skeleton_frames(tmp_path):
+    t = 20
+    poses = np.zeros((t, schema.POSE_DIM), np.float32)
+    start, _ = schema.stream_offsets()["dwpose"]
+    kp = np.random.default_rng(0).uniform(0.2, 0.8, (t, 128, 3)).astype(np.float32)
+    kp[..., 2] = 0.9
+    poses[:, start : start + 384] = kp.reshape(t, -1)
+    presence = np.ones((t, 5), bool)
+    segs = [{"gloss": "HELLO", "start": 0.0, "end": 0.4}, {"gloss": "IX", "start": 0.4, "end": 0.8}]
+    _png_ok(plots.skeleton_frames(poses, presence, tmp_path / "s.png", glosses=segs, fps=25.0))
+
+
+# -- against the tiny run ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def run_dir():
+    return recognize.tiny_run()
+
+
+@pytest.fixture(scope="module")
+def recognizer(run_dir):
+    return recognize.Recognizer(run_dir, routes=("rgb", "pose"))
+
+
+@pytest.fixture(scope="module")
+def clip(run_dir):
+    from signx_jax.data import shards
+
+    return shards.open_split(os.path.join(run_dir, "data"), "dev")[0]
+
+
+def test_read_scalars_and_curves(run_dir, tmp_path):
+    scalars = plots.read_scalars(os.path.join(run_dir, "stage3", "tb"))
+    steps, loss = scalars["loss"]
+    assert steps[-1] == 20 and np.all(np.isfinite(loss))
+    assert "dev_wer" in scalars
+    _png_ok(plots.training_curves(run_dir, tmp_path / "curves.png"))
+    with pytest.raises(FileNotFoundError, match="no TensorBoard events"):
+        plots.training_curves(tmp_path, tmp_path / "none.png")
+
+
+def test_wer_by_length(run_dir, tmp_path):
+    _png_ok(plots.wer_by_length(run_dir, tmp_path / "wer.png"))
+    assert not (tmp_path / "wer_by_length.png").exists()  # renamed to what was asked
+
+
+def test_alignment_figure(recognizer, clip, tmp_path):
+    result = recognizer.from_rgb(np.asarray(clip["rgb"]), clip["fps"])
+    out = plots.alignment_figure(
+        result, tmp_path / "fig7.png", vocab=recognizer.vocab, reference=clip["gloss"]
+    )
+    _png_ok(out)
+
+
+def test_saliency_is_zero_on_absent_streams(recognizer, clip):
+    clip = dict(clip, poses=dict(clip["poses"]), presence=np.array(clip["presence"]))
+    depth = schema.STREAM_NAMES.index("primedepth")
+    clip["poses"]["primedepth"] = np.zeros_like(clip["poses"]["primedepth"])
+    clip["presence"][:, depth] = False
+    sal = plots.modality_saliency(recognizer, [clip])
+    a, b = schema.stream_offsets()["primedepth"]
+    assert sal.shape == (schema.POSE_DIM,) and np.all(np.isfinite(sal)) and np.all(sal >= 0)
+    assert np.all(sal[a:b] == 0)  # gradient x input vanishes where the input is zero
+    assert sal[:a].sum() > 0 and sal[b:].sum() > 0

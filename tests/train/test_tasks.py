@@ -1,0 +1,226 @@
+"""The three stage tasks (signx_jax/train/tasks.py) on tiny batches, without a Trainer.
+
+Loss and eval functions run eagerly on freshly built tiny models (no jit of the
+whole step, so no big compile); ``update_aux`` (adaptive pruning) is checked
+against hand-made activation statistics.
+"""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+from flax import nnx
+
+from configs.common import train_config
+from signx_jax import schema
+from signx_jax.data import pipeline
+from signx_jax.data.vocab import Vocabulary
+from signx_jax.train import tasks
+from tests.data.factory import make_clips, make_latent
+
+BATCH, BUCKET, MAX_LABELS = 4, 32, 6
+
+
+def _vocab(records) -> Vocabulary:
+    return Vocabulary.build([r["gloss"] for r in records])
+
+
+def _batch(records, vocab, features) -> dict:
+    """First eval batch (3 records + 1 padding row) as jax arrays."""
+    it = pipeline.make_eval_iterator(
+        records, vocab, batch_size=BATCH, buckets=(BUCKET,), features=features,
+        max_label_len=MAX_LABELS, shard_index=0, shard_count=1,
+    )  # fmt: skip
+    return jax.tree.map(jnp.asarray, next(it))
+
+
+def _no_dropout(model_cfg) -> None:
+    model_cfg.dropout_attn = model_cfg.dropout_act = model_cfg.dropout_res = 0.0
+
+
+def _check_loss(task, model, aux, batch):
+    loss, (metrics, aux_stats) = task.loss_fn(model, aux, batch, jnp.int32(0))
+    assert loss.shape == () and np.isfinite(float(loss)), float(loss)
+    assert float(loss) > 0.0
+    for name, value in metrics.items():
+        assert np.all(np.isfinite(np.asarray(value))), name
+    return metrics, aux_stats
+
+
+def _check_passthrough(out, batch):
+    for key in ("valid", "labels", "label_lengths", "index"):
+        np.testing.assert_array_equal(np.asarray(out[key]), np.asarray(batch[key]))
+
+
+def _check_hyp(out, vocab_size):
+    hyp = np.asarray(out["hyp"])
+    assert hyp.ndim == 2 and hyp.shape[0] == BATCH
+    assert np.all((hyp == -1) | ((hyp >= 0) & (hyp < vocab_size))), hyp
+
+
+# -- Pose2Gloss -----------------------------------------------------------------------
+
+
+def test_pose2gloss_loss_and_eval():
+    clips = make_clips(3, seed=1, rgb=False)
+    vocab = _vocab(clips)
+    cfg = train_config("pose2gloss", "tiny")
+    cfg.data.max_label_len = MAX_LABELS
+    task = tasks.Pose2GlossTask(cfg, len(vocab))
+    model = task.build_model(nnx.Rngs(0))
+    batch = _batch(clips, vocab, task.features)
+    metrics, _ = _check_loss(task, model, task.init_aux(), batch)
+    assert set(metrics) == {"l_text", "l_word", "l_contrast"}
+    out = task.eval_fn(model, task.init_aux(), batch)
+    _check_hyp(out, len(vocab))
+    assert out["hyp"].shape[1] == MAX_LABELS + 1  # room for every label and EOS
+    _check_passthrough(out, batch)
+    summary = task.summarize_eval([jax.device_get(out)], vocab=vocab)
+    assert summary["num_sentences"] == 3  # the padding row is not scored
+    assert 0.0 <= summary["wer"] <= 100.0 * (MAX_LABELS + 1)
+
+
+# -- Video2Pose -------------------------------------------------------------------------
+
+
+def test_video2pose_loss_and_eval():
+    clips = make_clips(3, seed=2, rgb=True)  # 16 x 16 frames
+    vocab = _vocab(clips)
+    cfg = train_config("video2pose", "tiny")
+    cfg.model.image_size, cfg.model.patch_size = 16, 8
+    _no_dropout(cfg.model)
+    _no_dropout(cfg.stage1_model)
+    task = tasks.Video2PoseTask(cfg, len(vocab))
+    model = task.build_model(nnx.Rngs(0))
+    batch = _batch(clips, vocab, task.features)
+    metrics, _ = _check_loss(task, model, task.init_aux(), batch)
+    assert {"pose_mse", "latent_mse"} <= set(metrics)
+    assert {f"mse_{name}" for name in schema.STREAM_NAMES} <= set(metrics)
+    out = jax.device_get(task.eval_fn(model, task.init_aux(), batch))
+    assert np.isfinite(out["pose_mse"]) and out["pose_mse"] > 0
+    assert np.isfinite(out["latent_mse"]) and out["latent_mse"] >= 0
+    # summarize_eval averages the per-batch values.
+    other = {"pose_mse": np.float32(1.0), "latent_mse": np.float32(3.0)}
+    summary = task.summarize_eval([out, other], vocab=vocab)
+    np.testing.assert_allclose(summary["pose_mse"], (out["pose_mse"] + 1.0) / 2, rtol=1e-6)
+    np.testing.assert_allclose(summary["latent_mse"], (out["latent_mse"] + 3.0) / 2, rtol=1e-6)
+
+
+def test_video2pose_stage1_params_are_loaded():
+    clips = make_clips(1, seed=3, rgb=True)
+    cfg = train_config("video2pose", "tiny")
+    cfg.model.image_size, cfg.model.patch_size = 16, 8
+    vocab = _vocab(clips)
+    donor = tasks.Pose2GlossTask(train_config("pose2gloss", "tiny"), len(vocab))
+    stage1 = nnx.state(donor.build_model(nnx.Rngs(123)), nnx.Param)
+    task = tasks.Video2PoseTask(cfg, len(vocab), stage1_params=stage1)
+    loaded = nnx.state(task.build_model(nnx.Rngs(0)).pose2gloss, nnx.Param)
+    for a, b in zip(jax.tree.leaves(stage1), jax.tree.leaves(loaded), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+# -- CSLR ---------------------------------------------------------------------------------
+
+
+def _cslr_task(vocab, **pruning) -> tasks.CSLRTask:
+    cfg = train_config("cslr", "tiny")
+    cfg.model.latent_dim = 8
+    cfg.pruning.update(pruning)
+    return tasks.CSLRTask(cfg, len(vocab), class_counts=vocab.counts)
+
+
+def test_cslr_loss_and_eval():
+    rng = np.random.default_rng(4)
+    records = [make_latent(rng, i, dim=8) for i in range(3)]
+    vocab = _vocab(records)
+    task = _cslr_task(vocab)
+    _no_dropout(task.cfg.model)
+    model = task.build_model(nnx.Rngs(0))
+    batch = _batch(records, vocab, task.features)
+    aux = task.init_aux()
+    metrics, aux_stats = _check_loss(task, model, aux, batch)
+    # The signx variant has every loss term of SPEC section 5.
+    assert {"l_ctc", "l_ce", "l_kd", "l_teacher", "l_lipschitz"} <= set(metrics)
+    assert float(metrics["kept_dims"]) == 8
+    act_var = np.asarray(aux_stats["act_var"])
+    assert act_var.shape == (8,) and np.all(act_var >= 0) and np.all(np.isfinite(act_var))
+    out = jax.device_get(task.eval_fn(model, aux, batch))
+    _check_hyp(out, len(vocab))
+    _check_passthrough(out, batch)
+    summary = task.summarize_eval([out], vocab=vocab)
+    assert summary["num_sentences"] == 3
+    assert np.isfinite(summary["wer"]) and summary["wer"] >= 0
+
+
+def test_wer_summary_scores_only_valid_rows():
+    """summarize_eval on hand-made outputs: exact hypothesis -> 0, empty -> 100."""
+    vocab = Vocabulary(["A", "B", "C"])
+    a, b, c = (vocab.token_to_id(t) for t in "ABC")
+    labels = np.array([[a, b, 0], [c, 0, 0], [a, a, a]], np.int32)
+    base = {
+        "labels": labels,
+        "label_lengths": np.array([2, 1, 3], np.int32),
+        "valid": np.array([True, True, False]),  # row 3 is padding: never scored
+        "index": np.array([0, 1, -1]),
+    }
+    task = tasks.CSLRTask(train_config("cslr", "tiny"), len(vocab))
+    exact = dict(base, hyp=np.array([[a, b, -1], [c, -1, -1], [b, b, b]], np.int32))
+    assert task.summarize_eval([exact], vocab=vocab) == {"wer": 0.0, "num_sentences": 2.0}
+    empty = dict(base, hyp=np.full((3, 3), -1, np.int32))
+    assert task.summarize_eval([empty], vocab=vocab)["wer"] == 100.0
+    # One substitution in three reference glosses, split over two batches.
+    one_sub = dict(base, hyp=np.array([[a, c, -1], [c, -1, -1], [a, a, a]], np.int32))
+    got = task.summarize_eval([one_sub, exact], vocab=vocab)
+    assert got["num_sentences"] == 4.0
+    np.testing.assert_allclose(got["wer"], 100.0 / 6)
+
+
+# -- adaptive pruning (update_aux) --------------------------------------------------
+
+
+def _aux(mask, act_var):
+    return {"prune_mask": jnp.asarray(mask, jnp.float32), "act_var": jnp.asarray(act_var, jnp.float32)}
+
+
+@pytest.mark.parametrize("ema", [0.0, 0.5])
+def test_update_aux_prunes_lowest_variance_dims_at_step_k(ema):
+    vocab = Vocabulary(["A"])
+    task = _cslr_task(vocab, every=3, start=3, keep_dims=5, ema=ema, enabled=True)
+    old_var = np.array([0.0, 8.0, 0.0, 8.0, 8.0, 0.0, 0.0, 8.0])
+    stats = np.array([5.0, 1.0, 2.0, 7.0, 0.5, 3.0, 9.0, 4.0])
+    running = ema * old_var + (1 - ema) * stats
+    want_mask = np.zeros(8)
+    want_mask[np.argsort(running)[-5:]] = 1.0  # keep the 5 highest running variances
+    aux = _aux(np.ones(8), old_var)
+    for step in range(7):
+        new = jax.device_get(task.update_aux(aux, {"act_var": jnp.asarray(stats)}, jnp.int32(step)))
+        np.testing.assert_allclose(new["act_var"], running, rtol=1e-6)
+        if step == 2:  # (step + 1) % K == 0 and step + 1 >= start
+            np.testing.assert_array_equal(new["prune_mask"], want_mask)
+            assert new["prune_mask"].sum() == 5
+        else:  # not a pruning step: the mask is carried over unchanged
+            np.testing.assert_array_equal(new["prune_mask"], np.ones(8))
+    # The pruned dims are exactly the three with the lowest running variance.
+    pruned = set(np.flatnonzero(want_mask == 0))
+    assert pruned == set(np.argsort(running)[:3])
+
+
+def test_update_aux_waits_for_start_and_can_be_disabled():
+    vocab = Vocabulary(["A"])
+    stats = {"act_var": jnp.arange(8.0)}
+    task = _cslr_task(vocab, every=2, start=6, keep_dims=4, ema=0.0, enabled=True)
+    aux = _aux(np.ones(8), np.zeros(8))
+    masks = [np.asarray(task.update_aux(aux, stats, jnp.int32(s))["prune_mask"]) for s in range(8)]
+    pruned_at = [s for s, m in enumerate(masks) if m.sum() == 4]
+    assert pruned_at == [5, 7]  # steps 1 and 3 are K-boundaries but before start
+    np.testing.assert_array_equal(masks[5], [0, 0, 0, 0, 1, 1, 1, 1])
+    off = _cslr_task(vocab, every=1, start=0, keep_dims=4, ema=0.0, enabled=False)
+    kept = off.update_aux(aux, stats, jnp.int32(0))
+    assert kept is aux
+
+
+def test_pruning_config_is_consistent():
+    cfg = train_config("cslr", "tiny")
+    assert isinstance(cfg.pruning, ml_collections.ConfigDict)
+    assert 0 < cfg.pruning.keep_dims < cfg.model.latent_dim
