@@ -132,7 +132,7 @@ def inference_part() -> str:
     return "\n".join([
         f"| inference, demo model, batch 1 x {t} frames ({hw}x{hw} RGB) | frames/s | target |",
         "|---|---:|---:|",
-        f"| video -> gloss (Video2Pose + Pose2Gloss encoder + CSLR + CTC) | {video_fps:.0f} | >= 30 |",
+        f"| video -> gloss (Video2Pose, Pose2Gloss encoder, CSLR, CTC) | {video_fps:.0f} | >= 30 |",
         f"| latent cache -> gloss (CSLR + CTC) | {latent_fps:.0f} | |",
         f"latent-space speed-up (Table 8): {latent_fps / video_fps:.1f}x",
     ])  # fmt: skip

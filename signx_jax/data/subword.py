@@ -219,7 +219,7 @@ class SubwordVocabulary:
                     candidates.append((-rank, i))
             if alpha > 0 and candidates:
                 keep = rng.random(len(candidates)) >= alpha
-                candidates = [c for c, k in zip(candidates, keep) if k]
+                candidates = [c for c, k in zip(candidates, keep, strict=True) if k]
             if not candidates:
                 break
             _, i = heapq.nsmallest(1, candidates)[0]
@@ -299,6 +299,7 @@ class BPEDropoutSource:
 
     def __repr__(self) -> str:
         # Grain names sources by repr: keep it short for an in-memory list of records.
-        inner = f"<{len(self.source)} records>" if isinstance(self.source, list) else repr(self.source)
+        inner = (
+            f"<{len(self.source)} records>" if isinstance(self.source, list) else repr(self.source)
+        )
         return f"BPEDropoutSource({inner}, alpha={self.alpha}, seed={self.seed})"
-

@@ -10,6 +10,7 @@ finishes the step, saves state + iterator, waits for the write and returns.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import time
@@ -106,6 +107,7 @@ def fit(
     step = 0
     latest = ckpt.latest_step()
     if latest is not None:
+        _check_same_model(ckpt, latest, cfg)
         trainer.restore_state(ckpt.restore(latest, trainer.abstract_state(), data_iter=train_it))
         step = int(jax.device_get(trainer.state.step))
         log.info("resumed from %s at step %d", ckpt.directory, step)
@@ -176,6 +178,22 @@ def fit(
     writer.flush()
     ckpt.close()
     return FitResult(trainer, step, status, dev_metrics, history)
+
+
+def _check_same_model(ckpt, step: int, cfg) -> None:
+    """Refuse to resume a run whose checkpoint was made with another model config."""
+    try:
+        saved = ckpt.restore_config(step).get("model", {})
+    except Exception:  # noqa: BLE001 - an old checkpoint without config: let restore decide
+        return
+    current = json.loads(json.dumps(cfg.model.to_dict()))  # tuples -> lists, as saved
+    diff = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    if diff:
+        raise ValueError(
+            f"{ckpt.directory} step {step} was trained with another model config "
+            f"(differs in {', '.join(f'model.{k}' for k in diff)}); "
+            "use a new --workdir or the same config"
+        )
 
 
 def _fmt(metrics: dict[str, float]) -> str:

@@ -161,7 +161,7 @@ def decode_translations(outputs: list[dict], target_vocab) -> tuple[list[str], l
     """Reference and hypothesis sentences of the valid rows of eval outputs."""
     refs, hyps = [], []
     for out in outputs:
-        rows = zip(out["valid"], out["targets"], out["target_lengths"], out["hyp"])
+        rows = zip(out["valid"], out["targets"], out["target_lengths"], out["hyp"], strict=True)
         for valid, target, n, hyp in rows:
             if valid:
                 refs.append(target_vocab.decode([int(t) for t in target[:n]]))
