@@ -80,10 +80,14 @@ def _reference_config(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDi
 
 
 def _unknown_keys(cfg, reference) -> list[str]:
+    """Keys inside the shared sections (data, train, model, ...) that the
+    reference lacks: typos. New top-level keys are a launcher's own (ladder's
+    ``topology``) and pass."""
     known = set(_flat_keys(reference)) | OPTIONAL_KEYS
+    sections = {k for k, v in reference.items() if isinstance(v, ml_collections.ConfigDict)}
     problems = []
     for key in _flat_keys(cfg):
-        if key in known or any(key.startswith(k + ".") for k in known):
+        if key in known or key.split(".")[0] not in sections:
             continue
         close = difflib.get_close_matches(key, known, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -95,10 +99,11 @@ def _shape_problems(cfg) -> list[str]:
     problems = []
     for section in ("model", "stage1_model"):
         model = cfg.get(section) or {}
+        attention = model.get("use_transformer", True) or model.get("use_decoder", True)
         for width, heads in _HEAD_PAIRS:
             w, h = model.get(width), model.get(heads)
-            if w is None or h is None:
-                continue
+            if w is None or h is None or (width == "width" and not attention):
+                continue  # (a CSLR without transformer has no heads to split into)
             if h <= 0 or w % h:
                 problems.append(f"{section}.{width}={w} is not divisible by {section}.{heads}={h}")
     data = cfg.get("data") or {}
@@ -199,6 +204,7 @@ def sanitize_batch(
 
 def checkpoint_bytes(state: Any) -> int:
     """Bytes one checkpoint of ``state`` takes (array payload, no metadata)."""
+
     def nbytes(x) -> int:
         if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
             return int(np.prod(x.shape)) * 8  # a threefry key is two uint32 words

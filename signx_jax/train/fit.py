@@ -102,6 +102,7 @@ def fit(
     ckpt = ckpt_lib.Checkpointer(
         os.path.join(workdir, "checkpoints"),
         keep_best=cfg.train.keep_best,
+        metric=cfg.train.best_metric,
         async_save=cfg.train.async_checkpoints,
     )
     step = 0
@@ -202,7 +203,9 @@ def _fmt(metrics: dict[str, float]) -> str:
 
 def released_params(workdir: str, trainer: Trainer, k: int) -> tuple[Any, list[int]]:
     """Mean of the best ``k`` checkpoints' state by dev WER (the released model)."""
-    ckpt = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
+    ckpt = ckpt_lib.Checkpointer(
+        os.path.join(workdir, "checkpoints"), metric=trainer.cfg.train.best_metric, read_only=True
+    )
     steps = ckpt.best_steps(k)
     if not steps:
         raise FileNotFoundError(f"no checkpoint with dev metrics under {ckpt.directory}")

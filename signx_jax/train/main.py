@@ -87,6 +87,11 @@ def main(argv) -> None:
     cfg, workdir = _CONFIG.value, _WORKDIR.value
     if cfg is None or workdir is None:
         raise app.UsageError("--config and --workdir are required")
+    if cfg.data.get("task", "recognition") == "translation":
+        raise app.UsageError(
+            "data.task=translation (Sign2Text) trains with: python -m signx_jax.train.translation "
+            "--config configs/<dataset>_translation.py --workdir ..."
+        )
     data_dir = cfg.data.data_dir or cfg.data.latent_dir
     vocab = Vocabulary.load(os.path.join(data_dir, "vocab.json"))
     split = lambda d, s: shards.open_split(d, s, skip_corrupt=cfg.data.skip_corrupt)  # noqa: E731

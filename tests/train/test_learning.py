@@ -24,7 +24,7 @@ from tests.train.helpers import compile_cache, micro_cslr_config
 
 GLOSSES = ("BOOK", "GO", "WANT", "HOUSE", "EAT", "DOG")
 SIZES = {"train": 96, "dev": 16, "test": 16}
-LATENT_DIM, STEPS = 32, 300
+LATENT_DIM, STEPS = 32, 400
 
 
 def _write_stm(path, n, seed):

@@ -152,7 +152,7 @@ def test_cslr_latents_untouched_and_mask_changes_only_every_k(eight_device_run, 
 def test_eight_devices_match_one_device(eight_device_run, cslr_data, cache):
     """Same seed, same batches: mesh (data=4, fsdp=2) vs one device. Dropout and
     frame drop stay on: jax_threefry_partitionable makes random bits independent
-    of the sharding. Tolerance rtol 1e-4 on the loss (float reduction order)."""
+    of the sharding. Tolerance: rtol 1e-5 at step 0, 1e-2 over the 20 steps."""
     assert jax.config.jax_threefry_partitionable
     _, _, vocab = cslr_data
     trainer8 = eight_device_run["trainer"]
@@ -163,7 +163,13 @@ def test_eight_devices_match_one_device(eight_device_run, cslr_data, cache):
     trainer1 = Trainer(cfg, tasks.CSLRTask(cfg, len(vocab)))
     assert trainer1.mesh.devices.size == 1
     losses1, masks1, _ = _run(trainer1, eight_device_run["batches"])
-    np.testing.assert_allclose(eight_device_run["losses"], losses1, rtol=1e-4, atol=1e-5)
+    losses8 = eight_device_run["losses"]
+    # Step 0 sees identical params and random bits: only the reduction order differs.
+    np.testing.assert_allclose(losses8[0], losses1[0], rtol=1e-5)
+    # Adam turns rounding noise in near-zero gradients into lr-sized steps, so the
+    # curves drift apart slowly (measured: 5e-3 relative by step 20); a sharding
+    # bug (per-shard BatchNorm or loss normalisation, unsynced dropout) is >> 1e-2.
+    np.testing.assert_allclose(losses8, losses1, rtol=1e-2)
     for m8, m1 in zip(eight_device_run["masks"], masks1, strict=True):
         np.testing.assert_array_equal(m8, m1)
     assert np.std(losses1) > 0  # the curve moves: not a trivially constant loss

@@ -128,6 +128,11 @@ def test_summarize_eval_scores_decoded_targets():
     assert refs == sentences and hyps == ["the cat sees a dog .", "i"]
     scores = task.summarize_eval(outputs, gloss_vocab, tv)
     assert scores["num_sentences"] == 2.0
-    assert 0.0 < scores["bleu4"] < 100.0 and 0.0 < scores["rouge_l"] < 100.0
-    assert scores["bleu1"] > scores["bleu4"]
-    assert scores["gloss_wer"] == pytest.approx(100.0 * 2 / 3)  # CAT DOG ok; CAT -> DOG
+    # Every hypothesis n-gram matches: BLEU-n = brevity penalty exp(1 - 10 / 7).
+    for n in range(1, 5):
+        assert scores[f"bleu{n}"] == pytest.approx(100.0 * np.exp(1.0 - 10.0 / 7.0))
+    # ROUGE-L F_1.2: row 1 is 1; row 2 has P = 1, R = 1/4.
+    f2 = (1 + 1.44) * 0.25 / (0.25 + 1.44)
+    assert scores["rouge_l"] == pytest.approx(100.0 * (1.0 + f2) / 2)
+    assert scores["wer"] == pytest.approx(100.0 - scores["bleu4"])
+    assert scores["gloss_wer"] == pytest.approx(100.0 / 3)  # CAT DOG right; CAT -> DOG
