@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 
 import jax
@@ -158,8 +159,9 @@ def main(argv) -> None:
     table = score_and_report(stage3, lat, vocab, os.path.join(workdir, "report"),
                              dataset="synthetic", methods=methods)  # fmt: skip
     print(table)
-    print(f"\nTotal wall time {time.time() - t0:.0f}s. Reproduce: python -m signx_jax.main "
-          f"--config configs/demo.py --workdir {_WORKDIR.value}")  # fmt: skip
+    args = " ".join(sys.argv[1:]) or "--config configs/demo.py --workdir runs/demo"
+    command = f"python -m signx_jax.main {args}"
+    print(f"\nTotal wall time {time.time() - t0:.0f}s. Reproduce: {command}")
 
 
 if __name__ == "__main__":

@@ -115,17 +115,25 @@ def _signal_after(spec, cache, sig, after_step):
     return proc.wait(timeout=300), lines, err
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_preemption_signal_saves_exits_0_and_resumes(shared, reference, tmp_path, sig):
+@pytest.mark.parametrize(
+    "sig, at_step",
+    [(signal.SIGTERM, None), (signal.SIGINT, 4)],
+    ids=["SIGTERM-from-outside", "SIGINT-at-a-checkpoint-step"],
+)
+def test_preemption_signal_saves_exits_0_and_resumes(shared, reference, tmp_path, sig, at_step):
     digests, ref_npz = reference
     workdir, cache = tmp_path / "run", shared / "cache"
-    spec = _spec(shared, workdir, sleep_per_step=0.5)  # time to signal mid-run
-    code, lines, err = _signal_after(spec, cache, sig, after_step=2)
+    if at_step is None:  # the test signals once step 2 is logged
+        spec = _spec(shared, workdir, sleep_per_step=0.5)  # time to signal mid-run
+        code, lines, err = _signal_after(spec, cache, sig, after_step=2)
+    else:  # the step that also saves by schedule: one save, not two (orbax refuses)
+        spec = _spec(shared, workdir, signal_after_step=[at_step, int(sig)])
+        code, lines, err = helpers.run_worker(spec, cache)
     assert code == 0, err[-3000:]
     done = [ln.split() for ln in lines if ln.startswith("DONE")]
     assert done and done[0][1] == "preempted", lines[-3:]
     stopped = int(done[0][2])
-    assert 2 <= stopped < TOTAL
+    assert 2 <= stopped < TOTAL and stopped == (at_step or stopped)
     assert _check_steps(lines, digests, 0) == stopped  # finished the step it was in
     assert max(helpers.complete_steps(workdir)) == stopped, "state not saved at the stop"
     out = tmp_path / "final.npz"

@@ -8,6 +8,7 @@
 * ``kill_in_finalize: k``      SIGKILL inside orbax's commit of checkpoint k: the
                                tmp dir is written but not yet renamed;
 * ``kill_in_item_finalize: k`` SIGKILL while the items of checkpoint k are committed;
+* ``signal_after_step: [k, n]`` send itself signal n right after step k;
 * ``sleep_per_step: s``        slow steps down so a test can signal mid-run;
 * ``nan_steps: [...]``         the loss is NaN at these (0-based) steps.
 
@@ -63,6 +64,8 @@ def train_step(self, batch):
     print(f"STEP {step} {digest(self.state.params)}", flush=True)
     if SPEC.get("kill_after_step") == step:
         _die()
+    if SPEC.get("signal_after_step", [None])[0] == step:
+        os.kill(os.getpid(), SPEC["signal_after_step"][1])
     time.sleep(SPEC.get("sleep_per_step", 0))
     return metrics
 
