@@ -46,6 +46,7 @@ def train_config(
     c.data.task = "recognition"  # or "translation" (Sign2Text, stage 3)
     c.data.num_views = 10  # stage 3: deterministic latent views per clip
     c.data.skip_corrupt = False
+    c.data.nonfinite_inputs = "mask"  # NaN/Inf in poses/latents: "mask" (zero + count) | "error"
     # Train on random windows of this many frames (0 = whole clips). Only for
     # frame-level objectives: stage 2 regresses poses frame by frame.
     c.data.train_window = 0
@@ -69,6 +70,7 @@ def train_config(
     c.train.best_metric = "dev_pose_mse" if stage == "video2pose" else "dev_wer"
     c.train.async_checkpoints = True
     c.train.max_nonfinite_streak = 20  # consecutive NaN/Inf updates before stopping
+    c.train.min_free_bytes = 0  # extra free disk required beyond keep_best + 2 checkpoints
 
     c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1))
 

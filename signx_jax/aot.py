@@ -7,7 +7,9 @@ give it the rule-table shardings on a mesh over the topology's TPU devices
 (``jax.experimental.topologies``), lower the very step the ``Trainer`` jits
 (``Trainer._step``, state donated) and compile it with the TPU compiler.
 Reports per-chip memory (arguments, outputs, temporaries) against the chip's
-HBM, FLOPs per step, XLA's estimated step time and the implied MFU::
+HBM, FLOPs per step, XLA's estimated step time (``optimal_seconds``; where
+XLA gives none, e.g. around scans, the roofline max(FLOPs / peak, bytes / HBM
+bandwidth) of one chip's program, marked "roofline") and the implied MFU::
 
     python -m signx_jax.aot --stage cslr --size base --topology v5e:2x2
     python -m signx_jax.aot --stage pose2gloss --size ladder3 --topology v5e:4x4 \
@@ -15,7 +17,9 @@ HBM, FLOPs per step, XLA's estimated step time and the implied MFU::
     python -m signx_jax.aot --all            # every stage x rung of configs/ladder.py
 
 A config that does not fit raises :class:`DoesNotFit` naming the config, the
-topology and the bytes (``--all`` reports it and goes on).
+topology and the bytes: before compiling if the ``signx_jax/memory.py``
+estimate of parameters + gradients + Adam already exceeds HBM, else after
+compiling from XLA's memory analysis (``--all`` reports it and goes on).
 """
 
 from __future__ import annotations
@@ -41,8 +45,9 @@ from signx_jax.train.loop import Trainer, _state_shardings
 from signx_jax.train.optimizers import make_optimizer
 from signx_jax.train.state import TrainState
 
-# Dense bf16 peak per chip (Cloud TPU system architecture pages).
+# Dense bf16 peak and HBM bandwidth per chip (Cloud TPU system architecture pages).
 PEAK_BF16_FLOPS = {"v4": 275e12, "v5e": 197e12, "v5p": 459e12, "v6e": 918e12}
+HBM_BYTES_PER_S = {"v4": 1.2e12, "v5e": 0.819e12, "v5p": 2.765e12, "v6e": 1.64e12}
 AOT_VOCAB_SIZE = 1124  # PHOENIX-2014T glosses (configs/models.py summary vocab)
 
 
@@ -159,7 +164,8 @@ class AotReport:
     hbm_bytes: int
     flops_per_step: float  # whole step, all chips (unpartitioned HLO)
     flops_per_chip: float  # the partitioned program one chip runs
-    est_step_seconds: float  # XLA's optimal_seconds for one chip's program
+    est_step_seconds: float  # XLA's optimal_seconds for one chip's program, else roofline
+    est_source: str  # "xla" or "roofline" (XLA gives no estimate, e.g. for scans)
     compile_seconds: float
     estimate_bytes: float  # signx_jax/memory.py estimate (state only), per chip
 
@@ -189,7 +195,8 @@ class AotReport:
             f"| {self.global_batch}x{self.frames} | {self.argument_bytes / g:.2f} "
             f"| {self.output_bytes / g:.2f} | {self.temp_bytes / g:.2f} "
             f"| {self.total_bytes / g:.2f} / {self.hbm_bytes / g:.0f} "
-            f"| {self.flops_per_step / 1e12:.2f} | {1e3 * self.est_step_seconds:.1f} "
+            f"| {self.flops_per_step / 1e12:.2f} | {1e3 * self.est_step_seconds:.1f}"
+            f"{'' if self.est_source == 'xla' else ' (roofline)'} "
             f"| {100 * self.mfu:.1f} | {'yes' if self.fits else 'NO'} |"
         )
 
@@ -259,6 +266,13 @@ def compile_train_step(
         print(f"[aot] {name}: {trainer.num_params / 1e6:.1f}M params on {topology} mesh {sizes}")
         print("[aot] estimate before compiling (params/grads/optimizer, per chip):")
         print(est.summary(chip))
+    if check_fit and est.total > memory.HBM_BYTES[chip]:
+        raise DoesNotFit(
+            f"aot: {name} does not fit on {topology} with mesh {sizes}: parameters, gradients "
+            f"and Adam moments alone need {est.total / memory.GIB:.2f} GiB per chip, a {chip} "
+            f"chip has {memory.HBM_BYTES[chip] / memory.GIB:.0f} GiB; shard more (fsdp/tensor) "
+            "or use a larger topology (not compiled)"
+        )
     batch = batch_spec(cfg, task, mesh)
     t0 = time.perf_counter()
     with jax.set_mesh(mesh):
@@ -266,6 +280,12 @@ def compile_train_step(
         compiled = lowered.compile()
     seconds = time.perf_counter() - t0
     mem, cost = compiled.memory_analysis(), _cost(compiled)
+    flops_chip = float(cost.get("flops", float("nan")))
+    seconds_est, source = float(cost.get("optimal_seconds", -1.0)), "xla"
+    if not seconds_est > 0:  # XLA has no estimate (while loops): a roofline bound
+        bytes_chip = float(cost.get("bytes accessed", 0.0))
+        seconds_est = max(flops_chip / PEAK_BF16_FLOPS[chip], bytes_chip / HBM_BYTES_PER_S[chip])
+        source = "roofline"
     report = AotReport(
         name=name,
         topology=topology,
@@ -279,8 +299,9 @@ def compile_train_step(
         temp_bytes=int(mem.temp_size_in_bytes),
         hbm_bytes=memory.HBM_BYTES[chip],
         flops_per_step=global_flops(cfg, task, lowered),
-        flops_per_chip=float(cost.get("flops", float("nan"))),
-        est_step_seconds=float(cost.get("optimal_seconds", float("nan"))),
+        flops_per_chip=flops_chip,
+        est_step_seconds=seconds_est,
+        est_source=source,
         compile_seconds=seconds,
         estimate_bytes=est.total,
     )
@@ -343,7 +364,7 @@ def _all(args) -> int:
     rows, failures = [], []
     stages = args.stages.split(",")
     for stage in stages:
-        for rung in ladder.PLAN:
+        for rung in args.rungs.split(",") if args.rungs else ladder.PLAN:
             cfg = ladder.get_config(f"{stage},{rung}")
             try:
                 report = compile_train_step(cfg, cfg.topology, check_fit=False, verbose=False)
@@ -367,11 +388,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stage", default="cslr", choices=("pose2gloss", "video2pose", "cslr"))
     p.add_argument("--size", default="base", help="tiny|small|base or a configs/ladder.py rung")
     p.add_argument("--variant", default="signx")
-    p.add_argument("--topology", default=None, help="e.g. v5e:2x2, v4:2x2x2, v5p:2x2x2, v6e:2x2")
+    p.add_argument("--topology", default=None, help="e.g. v5e:2x2, v5e:4x4, v5p:2x2x4, v6e:2x2")
     p.add_argument("--mesh", default=None, help="data=..,fsdp=..,tensor=..")
     p.add_argument("--batch_size", type=int, default=0, help="global batch (default: config's)")
     p.add_argument("--all", action="store_true", help="every stage x rung in configs/ladder.py")
     p.add_argument("--stages", default="pose2gloss,video2pose,cslr", help="stages for --all")
+    p.add_argument("--rungs", default="", help="rungs for --all (default: every rung)")
     args = p.parse_args(argv)
     if not libtpu_available():
         print(

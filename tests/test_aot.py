@@ -51,14 +51,23 @@ def test_cslr_base_compiles_for_v5e_2x2():
     assert report.argument_bytes >= 16 * report.num_params
     assert report.fits and report.total_bytes < report.hbm_bytes == 16 * memory.GIB
     assert report.flops_per_step > 1e11 and report.est_step_seconds > 0
-    assert 0 < report.mfu < 1
+    assert report.est_source in ("xla", "roofline") and 0 < report.mfu <= 1
     assert 0 < report.flops_per_chip <= report.flops_per_step
 
 
 @needs_libtpu
-def test_does_not_fit_fails_with_a_clear_message(monkeypatch):
-    cfg = train_config("cslr", "tiny")
-    cfg.data.batch_size, cfg.data.buckets = 4, (32,)
-    monkeypatch.setitem(memory.HBM_BYTES, "v5e", 1 << 20)  # a 1 MiB "chip"
+def test_does_not_fit_fails_before_compiling(monkeypatch):
+    monkeypatch.setitem(memory.HBM_BYTES, "v5e", 1 << 30)  # a 1 GiB "chip"
     with pytest.raises(aot.DoesNotFit, match=r"does not fit on v5e:2x2 .* GiB per chip"):
-        aot.compile_train_step(cfg, "v5e:2x2", {"data": 4}, verbose=False)
+        aot.compile_train_step(_cslr_base(), "v5e:2x2", {"data": 4}, verbose=False)
+    # fsdp over the 4 chips brings the state under 1 GiB: the estimate lets it through
+    # (to the compile, which this test does not pay for).
+    trainer = aot.abstract_trainer(_cslr_base(), aot.make_task(_cslr_base()), _mesh(1, 4))
+    est = aot.state_estimate(trainer.num_params, {"data": 1, "fsdp": 4}, _cslr_base())
+    assert est.total < 1 << 30
+
+
+def _mesh(data, fsdp):
+    from signx_jax import sharding
+
+    return sharding.make_mesh(data, fsdp, 1, devices=aot.tpu_devices("v5e:2x2"))

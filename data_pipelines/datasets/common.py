@@ -122,8 +122,11 @@ def read_pipe_table(
     """
     if not path.is_file():
         raise ConversionError(f"{path}: annotation file not found")
-    with open(path, encoding="utf-8-sig") as f:
-        lines = f.read().splitlines()
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            lines = f.read().splitlines()
+    except UnicodeDecodeError as e:
+        raise ConversionError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})") from None
     if not lines or not lines[0].strip():
         raise ConversionError(f"{path}:1: empty file, expected a header {'|'.join(required)}")
     header = [c.strip() for c in lines[0].split("|")]

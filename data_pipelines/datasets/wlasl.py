@@ -40,6 +40,8 @@ def load_index(path: Path) -> list:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise ConversionError(f"{path}:{e.lineno}:{e.colno}: invalid JSON ({e.msg})") from None
+    except UnicodeDecodeError as e:
+        raise ConversionError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})") from None
     if not isinstance(data, list):
         raise ConversionError(
             f"{path}: top level is {type(data).__name__}, expected a list of "

@@ -323,8 +323,15 @@ def open_split(
             raise ShardCorruptionError(
                 f"{path}: index lists {len(offsets)} records, manifest says {shard['num_records']}"
             )
-        if len(offsets) and int(offsets[-1, :2].sum()) + tfrecord.HEADER_BYTES + 4 > size:
-            raise ShardCorruptionError(f"{path}: index points past the end of the file")
+        # Every row, not only the last: a corrupt row must not reach os.pread.
+        ends = offsets[:, 0] + offsets[:, 1] + tfrecord.HEADER_BYTES + 4
+        bad = np.flatnonzero((offsets[:, :2] < 0).any(axis=1) | (ends > size))
+        if len(bad):
+            i = int(bad[0])
+            raise ShardCorruptionError(
+                f"{path}: index row {i} (record {i} of the shard) points past the end of the "
+                f"file (offset {int(offsets[i, 0])}, length {int(offsets[i, 1])}, file {size} bytes)"
+            )
         if verify_checksums and sha256_file(path) != shard["sha256"]:
             raise ShardCorruptionError(f"{path}: sha256 differs from {where}")
         index.append(offsets)

@@ -16,12 +16,6 @@ import pytest
 from data_pipelines.datasets import asllrp, csl_daily, phoenix, wlasl
 from data_pipelines.datasets.common import ConversionError, Report
 
-NOT_UTF8 = pytest.mark.xfail(
-    raises=UnicodeDecodeError, strict=True,
-    reason="read_pipe_table / load_index do not turn UnicodeDecodeError into a "
-    "ConversionError naming the file (issue-9 report)",
-)  # fmt: skip
-
 
 def _run(list_clips, root: Path) -> Report:
     report = Report()
@@ -62,7 +56,7 @@ P14T_CASES = {
 
 @pytest.mark.parametrize(
     "content, expect",
-    [pytest.param(*v, id=k, marks=[NOT_UTF8] if k == "not_utf8" else []) for k, v in P14T_CASES.items()],  # noqa: E501
+    [pytest.param(*v, id=k) for k, v in P14T_CASES.items()],
 )  # fmt: skip
 def test_phoenix_malformed(tmp_path, content, expect):
     ann = tmp_path / "PHOENIX-2014-T" / "annotations" / "manual"
@@ -100,7 +94,7 @@ CSL_CASES = {
 
 @pytest.mark.parametrize(
     "splits, video_map, expect",
-    [pytest.param(*v, id=k, marks=[NOT_UTF8] if k == "not_utf8" else []) for k, v in CSL_CASES.items()],  # noqa: E501
+    [pytest.param(*v, id=k) for k, v in CSL_CASES.items()],
 )  # fmt: skip
 def test_csl_daily_malformed(tmp_path, splits, video_map, expect):
     label = tmp_path / "sentence_label"
@@ -138,7 +132,7 @@ WLASL_CASES = {
 
 @pytest.mark.parametrize(
     "content, expect",
-    [pytest.param(*v, id=k, marks=[NOT_UTF8] if k == "not_utf8" else []) for k, v in WLASL_CASES.items()],  # noqa: E501
+    [pytest.param(*v, id=k) for k, v in WLASL_CASES.items()],
 )  # fmt: skip
 def test_wlasl_malformed(tmp_path, content, expect):
     path = tmp_path / "WLASL_v0.3.json"
