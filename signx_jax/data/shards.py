@@ -329,8 +329,9 @@ def open_split(
         if len(bad):
             i = int(bad[0])
             raise ShardCorruptionError(
-                f"{path}: index row {i} (record {i} of the shard) points past the end of the "
-                f"file (offset {int(offsets[i, 0])}, length {int(offsets[i, 1])}, file {size} bytes)"
+                f"{path}: index row {i} (record {i} of the shard) points past the end of "
+                f"the file (offset {int(offsets[i, 0])}, length {int(offsets[i, 1])}, "
+                f"file {size} bytes)"
             )
         if verify_checksums and sha256_file(path) != shard["sha256"]:
             raise ShardCorruptionError(f"{path}: sha256 differs from {where}")
