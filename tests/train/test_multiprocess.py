@@ -8,6 +8,7 @@ the train step the first compiled.
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -31,8 +32,19 @@ def _launch(workdir, steps, tmp_path):
     for key in ("SIGNX_COORDINATOR", "SIGNX_NUM_PROCESSES", "SIGNX_PROCESS_ID"):
         env.pop(key, None)
     cmd = [LAUNCH, "2", "--", sys.executable, WORKER, str(workdir), str(steps)]
-    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    # Own session, so a timeout can stop the launcher and, through it, the workers.
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    try:
+        stdout, stderr = proc.communicate(timeout=900)
+    except subprocess.TimeoutExpired:
+        proc.terminate()  # the launcher's TERM trap stops every worker's process group
+        try:
+            stdout, stderr = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+    assert proc.returncode == 0, stdout[-4000:] + stderr[-4000:]
     results = []
     for i in range(2):
         with open(workdir / f"result-{i}.json") as f:
