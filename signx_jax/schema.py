@@ -77,9 +77,7 @@ def validate_clip(clip: Clip, where: str = "<clip>") -> None:
             raise ValueError(f"{where}: stream {name!r} missing (use zeros + presence)")
         arr = np.asarray(poses[name])
         if arr.ndim != 2 or arr.shape[1] != dim:
-            raise ValueError(
-                f"{where}: stream {name!r} has shape {arr.shape}, expected [T, {dim}]"
-            )
+            raise ValueError(f"{where}: stream {name!r} has shape {arr.shape}, expected [T, {dim}]")
         lengths.add(arr.shape[0])
     if len(lengths) != 1:
         raise ValueError(f"{where}: streams disagree on frame count: {sorted(lengths)}")
@@ -89,8 +87,7 @@ def validate_clip(clip: Clip, where: str = "<clip>") -> None:
     presence = np.asarray(clip.get("presence"))
     if presence.shape != (num_frames, len(STREAMS)):
         raise ValueError(
-            f"{where}: presence has shape {presence.shape}, "
-            f"expected ({num_frames}, {len(STREAMS)})"
+            f"{where}: presence has shape {presence.shape}, expected ({num_frames}, {len(STREAMS)})"
         )
     rgb = clip.get("rgb")
     if rgb is not None:
