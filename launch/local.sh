@@ -34,6 +34,12 @@ case "$cmd" in
     ;;
   test)
     setup_venv
+    # MediaPipe lives in its own venv (it pins protobuf < 5); the extraction
+    # tests need it. If it cannot be built they skip and say why.
+    if [[ ! -x "${SIGNX_EXTRACT_VENV:-.extract-venv}/bin/python" ]]; then
+      "$VENV/bin/python" -m data_pipelines.extract --setup \
+        || echo "[signx] MediaPipe environment could not be created; extraction tests will skip"
+    fi
     # Two workers for the two cores; each test file owns its devices and temp dirs.
     exec "$VENV/bin/python" -m pytest -q -n "${SIGNX_TEST_WORKERS:-2}" --dist loadfile tests "$@"
     ;;

@@ -249,6 +249,28 @@ class CSLRTask:
         frame_gloss = jnp.where(has_spans, from_spans, from_ctc)
         return jnp.where(batch["frame_mask"], frame_gloss, -1)
 
+    def regularizers(self, batch, out, metrics: dict) -> jax.Array:
+        """Gloss-aware distillation (teacher frame CE + weighted KD) and the
+        Lipschitz penalty; adds their terms to ``metrics``."""
+        cfg = self.cfg.loss
+        total = jnp.zeros((), jnp.float32)
+        if out.get("teacher_logits") is not None and cfg.kd_weight:
+            frame_gloss = self._frame_gloss(batch, out)
+            l_teacher = losses.label_smoothed_ce(
+                out["teacher_logits"], jnp.maximum(frame_gloss, 0), frame_gloss >= 0, 0.0
+            )
+            l_kd = losses.kd_loss(
+                out["student_logits"], out["teacher_logits"], batch["frame_mask"], frame_gloss,
+                jnp.asarray(self.class_weights), cfg.kd_temperature,
+            )  # fmt: skip
+            total = total + cfg.kd_weight * (l_kd + l_teacher)
+            metrics.update(l_kd=l_kd, l_teacher=l_teacher)
+        if cfg.lipschitz_weight:
+            l_lip = losses.lipschitz_penalty(out["enc"], out["enc_mask"], cfg.lipschitz_bound)
+            total = total + cfg.lipschitz_weight * l_lip
+            metrics["l_lipschitz"] = l_lip
+        return total
+
     def loss_fn(self, model, aux, batch, step):
         cfg = self.cfg.loss
         targets, tmask, tokens_in = _targets(batch)
@@ -266,21 +288,7 @@ class CSLRTask:
             l_ce = losses.label_smoothed_ce(out["dec_logits"], targets, tmask, cfg.label_smoothing)
             loss = loss + cfg.ce_weight * l_ce
             metrics["l_ce"] = l_ce
-        if out.get("teacher_logits") is not None and cfg.kd_weight:
-            frame_gloss = self._frame_gloss(batch, out)
-            l_teacher = losses.label_smoothed_ce(
-                out["teacher_logits"], jnp.maximum(frame_gloss, 0), frame_gloss >= 0, 0.0
-            )
-            l_kd = losses.kd_loss(
-                out["student_logits"], out["teacher_logits"], batch["frame_mask"], frame_gloss,
-                jnp.asarray(self.class_weights), cfg.kd_temperature,
-            )  # fmt: skip
-            loss = loss + cfg.kd_weight * (l_kd + l_teacher)
-            metrics.update(l_kd=l_kd, l_teacher=l_teacher)
-        if cfg.lipschitz_weight:
-            l_lip = losses.lipschitz_penalty(out["enc"], out["enc_mask"], cfg.lipschitz_bound)
-            loss = loss + cfg.lipschitz_weight * l_lip
-            metrics["l_lipschitz"] = l_lip
+        loss = loss + self.regularizers(batch, out, metrics)
         compiled = jax.lax.stop_gradient(out["compiled"]).astype(jnp.float32)
         mask = batch["frame_mask"][..., None]
         n = jnp.maximum(jnp.sum(mask), 1)

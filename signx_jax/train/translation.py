@@ -100,21 +100,7 @@ class TranslationTask(CSLRTask):
             l_ctc = jnp.sum(per * valid) / jnp.maximum(jnp.sum(valid), 1)
             loss = loss + cfg.ctc_weight * l_ctc
             metrics["l_ctc"] = l_ctc
-        if out.get("teacher_logits") is not None and cfg.kd_weight:
-            frame_gloss = self._frame_gloss(batch, out)
-            l_teacher = losses.label_smoothed_ce(
-                out["teacher_logits"], jnp.maximum(frame_gloss, 0), frame_gloss >= 0, 0.0
-            )
-            l_kd = losses.kd_loss(
-                out["student_logits"], out["teacher_logits"], batch["frame_mask"], frame_gloss,
-                jnp.asarray(self.class_weights), cfg.kd_temperature,
-            )  # fmt: skip
-            loss = loss + cfg.kd_weight * (l_kd + l_teacher)
-            metrics.update(l_kd=l_kd, l_teacher=l_teacher)
-        if cfg.lipschitz_weight:
-            l_lip = losses.lipschitz_penalty(out["enc"], out["enc_mask"], cfg.lipschitz_bound)
-            loss = loss + cfg.lipschitz_weight * l_lip
-            metrics["l_lipschitz"] = l_lip
+        loss = loss + self.regularizers(batch, out, metrics)
         metrics["kept_dims"] = jnp.sum(aux["prune_mask"])
         return loss, (
             metrics,
