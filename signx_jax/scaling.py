@@ -47,9 +47,20 @@ from signx_jax.train import losses
 from signx_jax.train.loop import Trainer
 from signx_jax.train.tasks import CSLRTask
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/ladder.py:scaling", "Sweep config.")
-_OUT = flags.DEFINE_string("out", "signx_jax/benchmarks/results", "Output directory.")
-_REPLOT = flags.DEFINE_bool("replot", False, "Refit and redraw from --out/scaling.json.")
+
+def _define_flags() -> dict:
+    """Command-line flags, defined only when run as a program: importing this
+    module (tests, notebooks) must not claim absl's global flag names."""
+    return {
+        "config": config_flags.DEFINE_config_file(
+            "config", "configs/ladder.py:scaling", "Sweep config."
+        ),
+        "out": flags.DEFINE_string("out", "signx_jax/benchmarks/results", "Output directory."),
+        "replot": flags.DEFINE_bool("replot", False, "Refit and redraw from --out/scaling.json."),
+    }
+
+
+_FLAGS: dict = {}
 
 NUM_SPECIAL = len(schema.SPECIAL_TOKENS)
 
@@ -390,11 +401,12 @@ def replot(out_dir: str) -> dict[str, Any]:
 
 def main(argv) -> None:
     del argv
-    if _REPLOT.value:
-        replot(_OUT.value)
+    if _FLAGS["replot"].value:
+        replot(_FLAGS["out"].value)
     else:
-        sweep_all(_CONFIG.value, _OUT.value)
+        sweep_all(_FLAGS["config"].value, _FLAGS["out"].value)
 
 
 if __name__ == "__main__":
+    _FLAGS.update(_define_flags())
     app.run(main)

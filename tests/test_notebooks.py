@@ -53,7 +53,7 @@ def _run(name: str, tmp_path: Path, monkeypatch) -> str:
 def test_quickstart(tmp_path, monkeypatch):
     text = _run(NOTEBOOKS[0], tmp_path, monkeypatch)
     assert "devices: [CpuDevice(id=0)" in text
-    assert "| route / split | WER |" in text and "| pose / dev |" in text
+    assert "| route / split / decoding | WER |" in text and "| pose / dev / " in text
     assert "reference:" in text and "glosses:" in text
     for png in ("skeleton", "alignment", "importance", "curves", "wer_by_length"):
         path = tmp_path / "out" / f"{png}.png"
