@@ -43,7 +43,7 @@ def decode_split(trainer, source, vocab, *, desc: str = "decode") -> tuple[list[
 def score(refs: list[str], hyps: list[str]) -> dict[str, float]:
     wer = metrics_lib.wer([r.split() for r in refs], [h.split() for h in hyps])
     bleu = metrics_lib.bleu(refs, hyps)
-    out = {"wer": 100.0 * wer.wer, "rouge_l": 100.0 * metrics_lib.rouge_l(refs, hyps)}
+    out = {"wer": 100.0 * wer.wer, "rouge_l": metrics_lib.rouge_l(refs, hyps)}
     out.update({k: float(v) for k, v in bleu.items()})
     out["sentences"] = float(len(refs))
     return out
