@@ -19,7 +19,6 @@ shipped by orbax; ``average_params`` is ours.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -135,25 +134,11 @@ class Checkpointer:
     def best_steps(self, k: int) -> list[int]:
         """Steps of the ``k`` lowest-metric checkpoints still on disk, best first."""
         scored = []
-        for info in self.manager._checkpoints:  # noqa: SLF001 - orbax keeps metrics here
-            if info.metrics and self.metric in info.metrics:
-                scored.append((float(info.metrics[self.metric]), info.step))
-        if not scored:
-            scored = self._metrics_from_disk()
-        return [step for _, step in sorted(scored)[:k]]
-
-    def _metrics_from_disk(self) -> list[tuple[float, int]]:
-        out = []
         for step in self.all_steps():
-            path = os.path.join(self.directory, str(step), "_CHECKPOINT_METADATA")
-            try:
-                with open(path) as f:
-                    metrics = json.load(f).get("metrics") or {}
-            except (OSError, ValueError):
-                continue
+            metrics = self.manager.metrics(step) or {}
             if self.metric in metrics:
-                out.append((float(metrics[self.metric]), step))
-        return out
+                scored.append((float(metrics[self.metric]), step))
+        return [step for _, step in sorted(scored)[:k]]
 
 
 def abstract_like(tree: Any) -> Any:
