@@ -1,41 +1,67 @@
-"""ASLLRP continuous ASL (SignStream XML and DAI 2 XML export) -> ClipSources.
+"""ASLLRP continuous ASL (SignStream XML and the DAI 2 XML export) -> ClipSources.
 
-``--root`` holds ``*.xml`` files (searched recursively) and the media:
-``frames/<key>/*.jpg`` or ``videos/<key>.{mp4,mov,avi,webm}``, ``<key>`` being
-the utterance clip id (utterance-level media) or the video stem (whole video,
-then the utterance window is cut out); poses follow ``pose_files`` with the
-same key. Both formats give sign-level timing, so every clip carries
-``gloss_spans`` ([start, end) frames relative to the utterance start), the input
-GlossAlign uses (SPEC section 5).
+``--root`` holds the ``*.xml`` files (searched recursively; a DAI download is one zip
+per collection holding ``xml_extract_*.xml``, a ``.ssc`` file and a zip of videos:
+unzip them) and the media, ``frames/<key>/*.jpg`` or ``videos/<key>.{mp4,mov,avi,webm}``.
+``<key>`` is tried in this order: the clip id (media already cut to the utterance),
+then the names of the whole recording, whose utterance window is then cut out: for
+SignStream the stem of each MEDIA-REF's file, for DAI the COLLECTION NAME, then each
+MEDIA-FILE's stem. Poses follow ``pose_files`` with the same key. Both formats time
+every sign, so every clip carries ``gloss_spans`` ([start, end) frames relative to the
+utterance start), the input GlossAlign uses (SPEC section 5).
 
-SignStream XML (``<SIGNSTREAM-DATABASE>``, as distributed with NCSLGR), what we rely on::
+No sample ships with this repository; each layout below was checked against public
+material and the fixtures copy it.
 
-    <CODING-SCHEME><FIELD ID="10000" LABEL="main gloss" NAME="main gloss"/>
-                   <FIELD ID="20001" LABEL="english" NAME="English translation"/></CODING-SCHEME>
-    <PARTICIPANTS><PARTICIPANT ID="0" LABEL="Mike" NAME="..."/></PARTICIPANTS>
-    <MEDIA-FILES><MEDIA-FILE ID="478" LEGACY-PATH="New coding:109_483_master_small.mov"/>
-    <UTTERANCES><UTTERANCE ID="35" S="128033" E="131600">       (ms in the video)
-        <MEDIA-REF ID="478"/>
+SignStream 2 XML (``<SIGNSTREAM-DATABASE>``, the NCSLGR corpus). Checked against the
+NCSLGR files themselves (``accident.xml`` ... as copied into the public repository
+mnixling/ASL_CCG, ``ncslgr-xml/``) and against the element / attribute names read by
+Christian Vogler's ``signstream-xmlparser`` (the ASLLRP's reference reader)::
+
+    <CODING-SCHEME><FIELD ID="10000" LABEL="main gloss" NAME="main gloss">
+                   <FIELD ID="20001" LABEL="english" NAME="English translation">
+    <PARTICIPANTS><PARTICIPANT ID="0" LABEL="Mike" NAME="Michael Schlang" .../>
+    <MEDIA-FILES><MEDIA-FILE ID="478"
+                  LEGACY-PATH="NCSLGR:Movies-from-CDs:...:accident:accident_1065_small_0.mov"/>
+    <UTTERANCES><UTTERANCE ID="35" S="128033" E="131600" EXCERPT="...">   (ms in the video)
+        <MEDIA-REF ID="478"/><MEDIA-REF ID="479"/>                       (one per camera)
         <SEGMENT PARTICIPANT-ID="0"><TRACK FID="10000">
-            <A S="100" E="267">(1h)HAVE</A>                        (ms from utterance start)
-            <A S="1166" E="2766" VID="400000"/>                    (HOLD marker: no text, ignored)
+            <A S="100" E="267">(1h)HAVE</A>                  (ms from the utterance start)
+            <A S="2300" E="3366" VID="400000"/>              (HOLD/ONSET/OFFSET: no text, ignored)
 
-Field ids are looked up by their label, not hard-coded. ms become frames at
-``fps`` (30 by default): frame = round(ms * fps / 1000). clip id =
-``<xml stem>-<utterance ID>``.
+Times are ms on a 30 fps timeline (every value is a multiple of 33.3 ms) and S / E are
+the times of the first and the last frame: adjacent track values tile as
+[0, 2400], [2433, 3533], ..., and an utterance's last sign ends at its E. So
+frame = round(ms * fps / 1000) (``fps`` 30 by default) and [S, E] covers frames
+[frame(S), frame(E) + 1). (One public notebook found the NCSLGR videos it downloaded
+to last half of that timeline, i.e. 60 fps video; the frame index is the same either
+way, only the clip's ``fps`` field would then be 2x too low.) Field ids are looked up by
+label, not hard-coded. clip id = ``<xml stem>-<utterance ID>``.
 
-DAI 2 XML export (any other root). Assumed layout (we have no public sample;
-each value may be an attribute or a child element of the same name)::
+DAI 2 export (``<SIGNSTREAM_DAI>``, SignStream 3 annotations). No export file was found
+in public; the layout is the one two independent public projects that read real DAI
+downloads put in their fixtures and parsers (they agree)::
 
-    <UTTERANCE ID="..." VIDEO_FILE="..." SIGNER="..." START_FRAME="1200" END_FRAME="1320">
-        <TRANSLATION>English sentence</TRANSLATION>
-        <MANUALS><SIGN LABEL="IX-1p">
-            <DOMINANT_HAND START_FRAME="1210" END_FRAME="1225"/>
-            <NON_DOMINANT_HAND .../></SIGN> ...</MANUALS>
+    <SIGNSTREAM_DAI AUTHOR="BOSTON UNIVERSITY" DOWNLOAD_DATE="..."><COLLECTIONS>
+      <COLLECTION ID="1379840" NAME="Cory_2013-6-27_sc107">
+        <MEDIA-FILES><MEDIA-FILE ID="..." FILE-NAME="2013-06-27_CB_0107-cam1-for-ss3.mp4"/>
+        <TEMPORAL-PARTITIONS><TEMPORAL-PARTITION><SEGMENT-TIERS><SEGMENT-TIER>
+          <PARTICIPANT>'Cory'</PARTICIPANT>
+          <UTTERANCES><UTTERANCE ID="627" START_FRAME="36" END_FRAME="221">
+            <TRANSLATION>'The mouse escapes and the cat runs after it.'</TRANSLATION>
+            <MANUALS><SIGN ID="269261"><LABEL>'MOUSE/FICTION'</LABEL>
+                <DOMINANT_HAND START_FRAME="46" END_FRAME="55"/></SIGN>
+              <SIGN ...><LABEL>...</LABEL><NON_DOMINANT_HAND START_FRAME=".." END_FRAME=".."/>
 
-Frame numbers are of the video and inclusive; a sign's span is its dominant
-hand's (else the SIGN's own START_FRAME/END_FRAME, else the non-dominant
-hand's), minus the utterance START_FRAME. clip id = ``<VIDEO stem>-<ID>``.
+Text values are wrapped in single quotes (removed here); the signer is the PARTICIPANT
+of the SEGMENT-TIER. Frame numbers are of the collection's video and inclusive; a
+sign's span is its dominant hand's, else the SIGN's own START_FRAME/END_FRAME, else the
+non-dominant hand's, minus the utterance START_FRAME. An utterance with a sign that has
+no frames is skipped (spans must cover every gloss). Not verified: whether frames count
+from 0 or 1 (it matters only when the window is cut from a whole video: 0 assumed) and
+the videos' frame rate (30 assumed). clip id = ``<COLLECTION NAME>-<utterance ID>``.
+Each value may be an attribute or a child element of the same name; a file with no
+COLLECTION (or no SEGMENT-TIER) is read as one, named after the file.
 
 There is no official split: ``<root>/splits.txt`` (``name|split``) is used if
 present, else a stable hash of the clip id (80 % train, 10 % dev, 10 % test).
@@ -75,22 +101,41 @@ def parse_xml(path: Path) -> ET.Element:
         raise ConversionError(f"{path}:{line}:{col}: malformed XML ({e})") from None
 
 
+def _unquote(text: str) -> str:
+    """The DAI wraps text values in single quotes: ``'BOOK'`` -> ``BOOK``."""
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] == "'":
+        text = text[1:-1].strip()
+    return text
+
+
 def _get(el: ET.Element, *names: str) -> str | None:
-    """Attribute or child-element text of the first name present."""
+    """Attribute or child-element text of the first name present, unquoted."""
     for n in names:
         if n in el.attrib:
-            return el.attrib[n].strip()
+            return _unquote(el.attrib[n])
         child = el.find(n)
         if child is not None and child.text is not None:
-            return child.text.strip()
+            return _unquote(child.text)
     return None
 
 
-def _media(root: Path, clip_id: str, video_stem: str, window: tuple[int, int]) -> dict:
-    """Where to read an utterance: its own media, else the whole video's window."""
-    for key, frame_range in ((clip_id, None), (video_stem, window)):
-        if not key:
-            continue
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _stem(path: str) -> str:
+    """File stem of a Mac (``a:b:c.mov``), Windows or POSIX path."""
+    return Path(path.replace(":", "/").replace("\\", "/")).stem if path else ""
+
+
+def _media(root: Path, clip_id: str, video_keys: list[str], window: tuple[int, int]) -> dict:
+    """Where to read an utterance: its own media, else the first whole video found."""
+    candidates = [(clip_id, None)] + [(k, window) for k in video_keys if k]
+    for key, frame_range in candidates:
         frames = root / "frames" / key
         videos = [root / "videos" / f"{key}{s}" for s in VIDEO_SUFFIXES]
         video = next((v for v in videos if v.is_file()), None)
@@ -116,18 +161,19 @@ def _signstream(path: Path, xml: ET.Element, fps: float, report: Report) -> list
     media = {
         m.get("ID"): m.get("LEGACY-PATH") or m.get("PATH") or "" for m in xml.iter("MEDIA-FILE")
     }
+
+    def frame(ms: int) -> int:  # S / E are the times of the first / last frame
+        return round(ms * fps / 1000)
+
     out = []
     for utt in xml.iter("UTTERANCE"):
         uid = utt.get("ID", "?")
         where = f"{path} UTTERANCE ID={uid}"
-        try:
-            start_ms, end_ms = int(utt.get("S", "")), int(utt.get("E", ""))
-        except ValueError:
+        start_ms, end_ms = _int(utt.get("S")), _int(utt.get("E"))
+        if start_ms is None or end_ms is None:
             report.skip(where, "malformed utterance: S/E are not integer ms")
             continue
-        ref = utt.find("MEDIA-REF")
-        legacy = media.get(ref.get("ID") if ref is not None else None, "")
-        video_stem = Path(legacy.replace(":", "/")).stem if legacy else ""
+        start = frame(start_ms)
         seg = utt.find("SEGMENT")
         signer = signers.get(seg.get("PARTICIPANT-ID") if seg is not None else None, "unknown")
         signs, translation = [], ""
@@ -139,79 +185,86 @@ def _signstream(path: Path, xml: ET.Element, fps: float, report: Report) -> list
             for a in track.iter("A"):
                 if not (a.text or "").strip():
                     continue  # HOLD / ONSET / OFFSET markers carry no gloss
-                try:
-                    s, e = int(a.get("S", "")), int(a.get("E", ""))
-                except ValueError:
+                s, e = _int(a.get("S")), _int(a.get("E"))
+                if s is None or e is None:
                     signs = None
                     break
-                signs.append((a.text, s * fps / 1000.0, e * fps / 1000.0))
+                span = (frame(start_ms + s) - start, frame(start_ms + e) + 1 - start)
+                signs.append((a.text, *span))
             if signs is None:
                 break
         if signs is None:
             report.skip(where, "malformed sign: S/E of a main gloss A are not integer ms")
             continue
+        refs = [media.get(r.get("ID"), "") for r in utt.findall("MEDIA-REF")]
         out.append(
             {
                 "id": f"{path.stem}-{uid}",
                 "where": where,
                 "signer": signer,
-                "video_stem": video_stem,
-                "window": (round(start_ms * fps / 1000), round(end_ms * fps / 1000)),
+                "video_keys": [_stem(r) for r in refs],
+                "window": (start, frame(end_ms) + 1),
                 "translation": translation,
-                "signs": sorted(signs, key=lambda t: t[1]),
+                "signs": signs,
             }
         )
     return out
 
 
+def _dai_signs(utt: ET.Element, start: int) -> list[tuple[str, int, int]] | str:
+    """(label, start, end) per SIGN relative to ``start``, or the reason it cannot."""
+    signs = []
+    for k, sign in enumerate(utt.iter("SIGN")):
+        label = _get(sign, "LABEL")
+        span = None
+        for el in (sign.find("DOMINANT_HAND"), sign, sign.find("NON_DOMINANT_HAND")):
+            if el is None:
+                continue
+            s, e = _int(_get(el, "START_FRAME")), _int(_get(el, "END_FRAME"))
+            if s is not None and e is not None:
+                span = (s - start, e + 1 - start)  # inclusive -> exclusive
+                break
+        if not label or span is None:
+            return (
+                f"malformed sign #{k}: needs LABEL and START_FRAME/END_FRAME "
+                "(on DOMINANT_HAND, the SIGN or NON_DOMINANT_HAND)"
+            )
+        signs.append((label, *span))
+    return signs
+
+
 def _dai(path: Path, xml: ET.Element, report: Report) -> list[dict]:
     out = []
-    for utt in xml.iter("UTTERANCE"):
-        uid = _get(utt, "ID") or "?"
-        where = f"{path} UTTERANCE ID={uid}"
-        try:
-            start = int(_get(utt, "START_FRAME") or "")
-            end = int(_get(utt, "END_FRAME") or "") + 1  # inclusive -> exclusive
-        except ValueError:
-            report.skip(where, "malformed utterance: START_FRAME/END_FRAME missing or not integers")
-            continue
-        video = _get(utt, "VIDEO_FILE", "VIDEO", "MEDIA") or ""
-        signs = []
-        for k, sign in enumerate(utt.iter("SIGN")):
-            label = _get(sign, "LABEL", "GLOSS")
-            timed = [sign.find("DOMINANT_HAND"), sign, sign.find("NON_DOMINANT_HAND")]
-            span = None
-            for el in timed:
-                if el is None:
+    for coll in list(xml.iter("COLLECTION")) or [xml]:
+        name = _get(coll, "NAME") or path.stem
+        media = [_stem(_get(m, "FILE-NAME", "PATH") or "") for m in coll.iter("MEDIA-FILE")]
+        for tier in list(coll.iter("SEGMENT-TIER")) or [coll]:
+            tier_signer = _get(tier, "PARTICIPANT")
+            for utt in tier.iter("UTTERANCE"):
+                uid = _get(utt, "ID") or "?"
+                where = f"{path} UTTERANCE ID={uid}"
+                start, end = _int(_get(utt, "START_FRAME")), _int(_get(utt, "END_FRAME"))
+                if start is None or end is None:
+                    report.skip(
+                        where,
+                        "malformed utterance: START_FRAME/END_FRAME missing or not integers",
+                    )
                     continue
-                s, e = _get(el, "START_FRAME"), _get(el, "END_FRAME")
-                if (
-                    s is not None
-                    and e is not None
-                    and s.lstrip("-").isdigit()
-                    and e.lstrip("-").isdigit()
-                ):
-                    span = (int(s) - start, int(e) + 1 - start)
-                    break
-            if not label or span is None:
-                signs = None
-                report.skip(where, f"malformed sign #{k}: needs LABEL and START_FRAME/END_FRAME")
-                break
-            signs.append((label, *span))
-        if signs is None:
-            continue
-        video_stem = Path(video.replace("\\", "/")).stem if video else ""
-        out.append(
-            {
-                "id": f"{video_stem or path.stem}-{uid}",
-                "where": where,
-                "signer": _get(utt, "SIGNER", "PARTICIPANT") or "unknown",
-                "video_stem": video_stem,
-                "window": (start, end),
-                "translation": _get(utt, "TRANSLATION", "ENGLISH_TRANSLATION") or "",
-                "signs": sorted(signs, key=lambda t: t[1]),
-            }
-        )
+                signs = _dai_signs(utt, start)
+                if isinstance(signs, str):
+                    report.skip(where, signs)
+                    continue
+                out.append(
+                    {
+                        "id": f"{name}-{uid}",
+                        "where": where,
+                        "signer": tier_signer or _get(utt, "PARTICIPANT") or "unknown",
+                        "video_keys": [name, *media],
+                        "window": (start, end + 1),  # inclusive -> exclusive
+                        "translation": _get(utt, "TRANSLATION") or "",
+                        "signs": signs,
+                    }
+                )
     return out
 
 
@@ -225,9 +278,13 @@ def _to_clip(u: dict, root: Path, split: str, fps: float, report: Report) -> Cli
     if not u["signs"]:
         report.skip(u["id"], f"empty gloss sequence: no main-gloss signs ({u['where']})", split)
         return None
-    spans = np.array([[round(s), max(round(e), round(s) + 1)] for _, s, e in u["signs"]], np.int32)
+    signs = sorted(u["signs"], key=lambda t: t[1])
+    spans = np.array([[s, e] for _, s, e in signs], np.int32)
     if spans.min() < 0:
         report.skip(u["id"], f"gloss span before the utterance start ({u['where']})", split)
+        return None
+    if (spans[:, 1] <= spans[:, 0]).any():
+        report.skip(u["id"], f"malformed sign: it ends before it starts ({u['where']})", split)
         return None
     return ClipSource(
         clip_id=u["id"],
@@ -235,12 +292,12 @@ def _to_clip(u: dict, root: Path, split: str, fps: float, report: Report) -> Cli
         dataset="asllrp",
         signer=u["signer"],
         fps=fps,
-        gloss=" ".join(normalize_gloss_token(g) for g, _, _ in u["signs"]),
+        gloss=" ".join(normalize_gloss_token(g) for g, _, _ in signs),
         translation=u["translation"],
         gloss_spans=spans,
         expected_frames=end - start,
         where=u["where"],
-        **_media(root, u["id"], u["video_stem"], (start, end)),
+        **_media(root, u["id"], u["video_keys"], (start, end)),
     )
 
 

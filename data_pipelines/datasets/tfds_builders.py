@@ -4,16 +4,24 @@
 each dataset module); pose files, if any, go in ``<manual_dir>/poses`` with the
 ``pose_files`` layout. RGB frames are not stored (use the CLI's --rgb_size and
 the pose shards for Video2Pose). Skipped clips are logged, as the CLI lists
-them in skipped.json::
+them in skipped.json. Each builder is registered under the CLI's ``--dataset``
+name (``phoenix2014t``, ``phoenix2014``, ``csl_daily``, ``wlasl``, ``asllrp``);
+WLASL has one config per subset (``wlasl/wlasl2000`` (default), ``wlasl1000``,
+``wlasl300``, ``wlasl100``: the first N glosses, as ``--num_classes N``)::
 
-    builder = Phoenix2014T(data_dir="~/tensorflow_datasets")
+    builder = Phoenix2014T(data_dir="~/tensorflow_datasets")   # or file_format="array_record"
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(manual_dir="/data/PHOENIX-2014-T-release-v3"))
     ds = builder.as_dataset(split="dev")
+
+An example holds the clip ``convert`` writes to the pose shards (same id, signer,
+gloss, translation, fps, poses, presence, gloss spans; the shards store poses as
+float16, TFDS as float32), ``gloss_spans`` [0, 2] where the dataset has no timing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -25,7 +33,7 @@ from data_pipelines.datasets.convert import iter_records, list_dataset
 from signx_jax.schema import STREAMS
 
 
-class _PoseClipBuilder(tfds.core.GeneratorBasedBuilder):
+class _PoseClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """One record per clip: the five pose streams, presence, glosses, spans."""
 
     VERSION = tfds.core.Version("1.0.0")
@@ -62,7 +70,8 @@ class _PoseClipBuilder(tfds.core.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         root = Path(dl_manager.manual_dir)
         report = Report(self.DATASET)
-        by_split = list_dataset(self.DATASET, root, report)
+        num_classes = getattr(self.builder_config, "num_classes", None)
+        by_split = list_dataset(self.DATASET, root, report, num_classes=num_classes)
         poses = root / "poses" if (root / "poses").is_dir() else None
         for s in report.skipped:
             logging.warning("%s: skipped %s: %s", self.DATASET, s["record"], s["reason"])
@@ -96,28 +105,39 @@ class _PoseClipBuilder(tfds.core.GeneratorBasedBuilder):
 class Phoenix2014T(_PoseClipBuilder):
     """RWTH-PHOENIX-Weather 2014 T (German SL, glosses + translations)."""
 
-    DATASET = "phoenix2014t"
+    name = DATASET = "phoenix2014t"
 
 
 class Phoenix2014(_PoseClipBuilder):
     """RWTH-PHOENIX-Weather 2014 multisigner (German SL, glosses)."""
 
-    DATASET = "phoenix2014"
+    name = DATASET = "phoenix2014"
 
 
 class CslDaily(_PoseClipBuilder):
     """CSL-Daily (Chinese SL, glosses + translations)."""
 
-    DATASET = "csl_daily"
+    name = DATASET = "csl_daily"
+
+
+@dataclasses.dataclass
+class WlaslConfig(tfds.core.BuilderConfig):
+    """WLASL-N: the first ``num_classes`` glosses of WLASL_v0.3.json (None: all)."""
+
+    num_classes: int | None = None
 
 
 class Wlasl(_PoseClipBuilder):
-    """WLASL-2000 (isolated ASL, one gloss per clip)."""
+    """WLASL (isolated ASL, one gloss per clip: the gloss is the class label)."""
 
-    DATASET = "wlasl"
+    name = DATASET = "wlasl"
+    BUILDER_CONFIGS = [
+        WlaslConfig(name=f"wlasl{n}", num_classes=n, description=f"WLASL-{n}: first {n} glosses")
+        for n in (2000, 1000, 300, 100)
+    ]
 
 
 class Asllrp(_PoseClipBuilder):
     """ASLLRP continuous ASL (glosses with sign-level spans + translations)."""
 
-    DATASET = "asllrp"
+    name = DATASET = "asllrp"

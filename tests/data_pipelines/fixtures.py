@@ -249,39 +249,62 @@ SIGNSTREAM_XML = """<?xml version="1.0" encoding="UTF-8"?>
 </SIGNSTREAM-DATABASE>
 """
 
-DAI_XML = """<?xml version="1.0" encoding="UTF-8"?>
-<DAI_EXPORT>
+DAI_XML = """<?xml version='1.0' encoding='utf-8'?>
+<SIGNSTREAM_DAI AUTHOR='BOSTON UNIVERSITY' DOWNLOAD_DATE='Mon Jan 06 10:00:00 EST 2025'>
+<COLLECTIONS>
+<COLLECTION ID='1379840' NAME='Cory_2013-6-27_sc107'>
+<MEDIA-FILES>
+<MEDIA-FILE ID='1379956' FILE-NAME='2013-06-27_CB_0107-cam1-for-ss3.mp4'/>
+</MEDIA-FILES>
+<TEMPORAL-PARTITIONS><TEMPORAL-PARTITION ID='1' NAME='Temporal Partition 1'>
+<SEGMENT-TIERS><SEGMENT-TIER ID='1' NAME='Segment 1'>
+<PARTICIPANT>'Cory'</PARTICIPANT>
+<DOMINANT-HAND>'R'</DOMINANT-HAND>
 <UTTERANCES>
-<UTTERANCE ID="2571" VIDEO_FILE="Cory_2013-6-27_sc107.mov" SIGNER="Cory"
- START_FRAME="10" END_FRAME="21">
-<TRANSLATION>Where is the book?</TRANSLATION>
+<UTTERANCE ID="2571" START_FRAME="10" END_FRAME="21">
+<TRANSLATION>'Where is the book?'</TRANSLATION>
+<UTTERANCE-NUMBER>'U1'</UTTERANCE-NUMBER>
 <MANUALS>
-<SIGN ID="1" LABEL="BOOK"><DOMINANT_HAND START_FRAME="11" END_FRAME="14"/></SIGN>
-<SIGN ID="2" LABEL="WHERE"><DOMINANT_HAND START_FRAME="16" END_FRAME="20"/>
-<NON_DOMINANT_HAND START_FRAME="16" END_FRAME="18"/></SIGN>
+<SIGN ID="1"><LABEL>'BOOK'</LABEL><SIGN_TYPE>'Lexical Signs'</SIGN_TYPE>
+<DOMINANT_HAND START_FRAME="11" END_FRAME="14"/></SIGN>
+<SIGN ID="2"><LABEL>'WHERE'</LABEL><SIGN_TYPE>'Lexical Signs'</SIGN_TYPE>
+<DOMINANT_HAND START_FRAME="16" END_FRAME="20"/><NON_DOMINANT_HAND START_FRAME="16" END_FRAME="18"/>
+</SIGN>
 </MANUALS>
+<NON_MANUALS><NON_MANUAL ID='9' START_FRAME='15' END_FRAME='21'>
+<LABEL>'wh question'</LABEL><VALUE>'whq'</VALUE></NON_MANUAL></NON_MANUALS>
 </UTTERANCE>
-<UTTERANCE ID="2572" VIDEO_FILE="Cory_2013-6-27_sc107.mov" SIGNER="Cory">
-<START_FRAME>20</START_FRAME><END_FRAME>25</END_FRAME>
-<TRANSLATION>Yes.</TRANSLATION>
-<MANUALS><SIGN><LABEL>YES</LABEL><START_FRAME>21</START_FRAME><END_FRAME>23</END_FRAME></SIGN></MANUALS>
+<UTTERANCE ID="2572" START_FRAME="20" END_FRAME="25">
+<TRANSLATION>'Yes.'</TRANSLATION>
+<UTTERANCE-NUMBER>'U2'</UTTERANCE-NUMBER>
+<MANUALS><SIGN ID="3"><LABEL>'YES'</LABEL><NON_DOMINANT_HAND START_FRAME="21" END_FRAME="23"/>
+</SIGN></MANUALS>
 </UTTERANCE>
-<UTTERANCE ID="2573" VIDEO_FILE="Cory_2013-6-27_sc107.mov" SIGNER="Cory" START_FRAME="30">
-<MANUALS><SIGN LABEL="NO"/></MANUALS>
+<UTTERANCE ID="2573" START_FRAME="30">
+<MANUALS><SIGN ID="4"><LABEL>'NO'</LABEL></SIGN></MANUALS>
 </UTTERANCE>
 </UTTERANCES>
-</DAI_EXPORT>
+</SEGMENT-TIER></SEGMENT-TIERS>
+</TEMPORAL-PARTITION></TEMPORAL-PARTITIONS>
+</COLLECTION>
+</COLLECTIONS>
+</SIGNSTREAM_DAI>
 """
 
 
 def write_asllrp(root: Path) -> dict:
-    """One SignStream file (utterance-level frames) + one DAI 2 export (whole-video frames)."""
+    """One SignStream 2 file (ms, utterance-level frames) + one DAI 2 export (whole-video frames).
+
+    Both copy the published layouts (see data_pipelines/datasets/asllrp.py): the
+    SignStream file the NCSLGR's, the DAI export's nesting, single-quoted text values and
+    inclusive frame numbers. Utterance 35 spans 0..1000 ms, i.e. frames 0..30 at 30 fps.
+    """
     root.mkdir(parents=True, exist_ok=True)
     (root / "ncslgr").mkdir()
     (root / "ncslgr" / "accident.xml").write_text(SIGNSTREAM_XML)
     (root / "dai").mkdir()
-    (root / "dai" / "export.xml").write_text(DAI_XML)
-    write_frames(root / "frames" / "accident-35", 30, "{:05d}.jpg")  # 1000 ms at 30 fps
+    (root / "dai" / "xml_extract_1379840.xml").write_text(DAI_XML)
+    write_frames(root / "frames" / "accident-35", 31, "{:05d}.jpg")
     write_frames(root / "frames" / "Cory_2013-6-27_sc107", 28, "{:05d}.jpg")
     (root / "splits.txt").write_text(
         "name|split\naccident-35|train\nCory_2013-6-27_sc107-2571|train\n"
@@ -289,10 +312,14 @@ def write_asllrp(root: Path) -> dict:
     )
     return {
         "clips": {
-            "accident-35": ('IX-1p BCL"holding_and_examining_hand"', [[3, 6], [15, 24]]),
+            "accident-35": ('IX-1p BCL"holding_and_examining_hand"', [[3, 7], [15, 25]]),
             "Cory_2013-6-27_sc107-2571": ("BOOK WHERE", [[1, 5], [6, 11]]),
             "Cory_2013-6-27_sc107-2572": ("YES", [[1, 4]]),
-        }
+        },
+        "splits": {
+            "train": ["accident-35", "Cory_2013-6-27_sc107-2571"],
+            "dev": ["Cory_2013-6-27_sc107-2572"],
+        },
     }
 
 

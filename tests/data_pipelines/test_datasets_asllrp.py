@@ -29,8 +29,9 @@ def test_both_formats_glosses_spans_and_windows(tmp_path):
     by_id = {r["clip_id"]: r for r in records}
     signstream = by_id["accident-35"]
     assert signstream["signer"] == "Mike" and signstream["translation"] == "I looked at it."
-    assert len(signstream["presence"]) == 30  # 1000 ms at 30 fps, utterance-level frames
+    assert len(signstream["presence"]) == 31  # 0..1000 ms = frames 0..30, utterance-level
     dai = by_id["Cory_2013-6-27_sc107-2571"]
+    # quotes of the DAI's text values removed; the signer is the SEGMENT-TIER's PARTICIPANT
     assert dai["translation"] == "Where is the book?" and dai["signer"] == "Cory"
     assert len(dai["presence"]) == 12  # frames 10..21 inclusive, cut from the whole video
     expected_red = [(i * 37) % 256 for i in range(10, 22)]
@@ -53,7 +54,7 @@ def test_whole_video_poses_are_cut_to_the_utterance(tmp_path):
     F.write_asllrp(tmp_path)
     poses = tmp_path / "poses"
     arrays = F.write_poses(poses, "train", "Cory_2013-6-27_sc107", 28, streams=("dwpose",))
-    F.write_poses(poses, "train", "accident-35", 30, streams=("dwpose",))
+    F.write_poses(poses, "train", "accident-35", 31, streams=("dwpose",))
     (poses / "dev").mkdir()
     (poses / "dev" / "Cory_2013-6-27_sc107").symlink_to(poses / "train" / "Cory_2013-6-27_sc107")
     _, records, report = _run(tmp_path, poses_root=poses)
@@ -62,8 +63,23 @@ def test_whole_video_poses_are_cut_to_the_utterance(tmp_path):
     np.testing.assert_array_equal(clip["poses"]["dwpose"], arrays["dwpose"][10:22])
 
 
+def test_whole_video_found_by_its_media_file_name(tmp_path):
+    """Frames named after the video (SignStream MEDIA-REF path, DAI MEDIA-FILE FILE-NAME)."""
+    F.write_asllrp(tmp_path)
+    frames = tmp_path / "frames"
+    (frames / "Cory_2013-6-27_sc107").rename(frames / "2013-06-27_CB_0107-cam1-for-ss3")
+    (frames / "accident-35").rename(frames / "109_483_master_small")  # a Mac path a:b.mov
+    F.write_frames(frames / "109_483_master_small", 40, "{:05d}.jpg")
+    by_split, records, report = _run(tmp_path)
+    assert len(report.skipped) == 2, report.skipped  # the two malformed utterances
+    keys = {c.clip_id: (c.media_key, c.frame_range) for cs in by_split.values() for c in cs}
+    assert keys["accident-35"] == ("109_483_master_small", (0, 31))
+    assert keys["Cory_2013-6-27_sc107-2571"] == ("2013-06-27_CB_0107-cam1-for-ss3", (10, 22))
+    assert {r["clip_id"]: len(r["presence"]) for r in records}["accident-35"] == 31
+
+
 def _xml(root, name):
-    return root / ("ncslgr/accident.xml" if name == "ss" else "dai/export.xml")
+    return root / ("ncslgr/accident.xml" if name == "ss" else "dai/xml_extract_1379840.xml")
 
 
 def _edit(which, old, new):
@@ -93,12 +109,12 @@ MALFORMED = {
         "malformed sign: S/E of a main gloss A",
     ),
     "utterance_end_before_start": (
-        _edit("ss", 'E="1000" EXCERPT', 'E="0" EXCERPT'),
+        _edit("ss", 'ID="35" S="0"', 'ID="35" S="2000"'),
         None,
         "zero-length clip: utterance ends before it starts",
     ),
     "sign_without_label": (
-        _edit("dai", '<SIGN ID="1" LABEL="BOOK">', '<SIGN ID="1">'),
+        _edit("dai", "<SIGN ID=\"1\"><LABEL>'BOOK'</LABEL>", '<SIGN ID="1">'),
         None,
         "malformed sign #0: needs LABEL",
     ),
@@ -118,9 +134,14 @@ MALFORMED = {
         "gloss span outside the clip",
     ),
     "window_past_video": (
-        _edit("dai", "<END_FRAME>25</END_FRAME>", "<END_FRAME>35</END_FRAME>"),
+        _edit("dai", 'START_FRAME="20" END_FRAME="25"', 'START_FRAME="20" END_FRAME="35"'),
         None,
         "frame range outside the media",
+    ),
+    "sign_ends_before_it_starts": (
+        _edit("dai", 'START_FRAME="11" END_FRAME="14"', 'START_FRAME="14" END_FRAME="11"'),
+        None,
+        "malformed sign: it ends before it starts",
     ),
     "duplicate_utterance": (
         _edit("dai", 'UTTERANCE ID="2572"', 'UTTERANCE ID="2571"'),
