@@ -63,6 +63,10 @@ the videos' frame rate (30 assumed). clip id = ``<COLLECTION NAME>-<utterance ID
 Each value may be an attribute or a child element of the same name; a file with no
 COLLECTION (or no SEGMENT-TIER) is read as one, named after the file.
 
+Times are integers of magnitude below 10^9 (ms or frames), else the utterance is
+malformed. An utterance is skipped when its clip id cannot be a file name, or repeats
+the id of a clip already converted (a skipped one does not hide a later good one).
+
 There is no official split: ``<root>/splits.txt`` (``name|split``) is used if
 present, else a stable hash of the clip id (80 % train, 10 % dev, 10 % test).
 """
@@ -80,11 +84,15 @@ from data_pipelines.datasets.common import (
     ClipSource,
     ConversionError,
     Report,
+    dir_exists,
+    file_exists,
+    file_name_problem,
     normalize_gloss_token,
     read_pipe_table,
 )
 
 DEFAULT_FPS = 30.0
+MAX_TIME = 10**9  # |ms| or |frame| above this is not a time (and overflows int32 spans)
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".webm")
 
 
@@ -99,6 +107,8 @@ def parse_xml(path: Path) -> ET.Element:
     except ET.ParseError as e:
         line, col = e.position
         raise ConversionError(f"{path}:{line}:{col}: malformed XML ({e})") from None
+    except (LookupError, ValueError) as e:  # encoding='bogus' / 'rot13' / 'shift_jis' / 'idna'
+        raise ConversionError(f"{path}:1: unusable XML encoding declaration ({e})") from None
 
 
 def _unquote(text: str) -> str:
@@ -121,10 +131,12 @@ def _get(el: ET.Element, *names: str) -> str | None:
 
 
 def _int(text: str | None) -> int | None:
+    """An integer time, or None if ``text`` is none (or absurdly large: MAX_TIME)."""
     try:
-        return int(text) if text is not None else None
+        value = int(text) if text is not None else None
     except ValueError:
         return None
+    return value if value is None or abs(value) < MAX_TIME else None
 
 
 def _stem(path: str) -> str:
@@ -136,13 +148,15 @@ def _media(root: Path, clip_id: str, video_keys: list[str], window: tuple[int, i
     """Where to read an utterance: its own media, else the first whole video found."""
     candidates = [(clip_id, None)] + [(k, window) for k in video_keys if k]
     for key, frame_range in candidates:
+        if file_name_problem(key):  # e.g. '..' from a MEDIA-FILE path
+            continue
         frames = root / "frames" / key
         videos = [root / "videos" / f"{key}{s}" for s in VIDEO_SUFFIXES]
-        video = next((v for v in videos if v.is_file()), None)
-        if frames.is_dir() or video is not None:
+        video = next((v for v in videos if file_exists(v)), None)
+        if dir_exists(frames) or video is not None:
             return {
                 "media_key": key,
-                "frames_dir": frames if frames.is_dir() else None,
+                "frames_dir": frames if dir_exists(frames) else None,
                 "video_path": video,
                 "frame_range": frame_range,
             }
@@ -150,12 +164,15 @@ def _media(root: Path, clip_id: str, video_keys: list[str], window: tuple[int, i
 
 
 def _signstream(path: Path, xml: ET.Element, fps: float, report: Report) -> list[dict]:
-    fields = {
-        (f.get("LABEL") or f.get("NAME") or "").lower(): f.get("ID") for f in xml.iter("FIELD")
-    }
+    fields: dict[str, str] = {}  # label -> ID of the first FIELD with that label and an ID
+    for f in xml.iter("FIELD"):
+        if f.get("ID") is not None:
+            fields.setdefault((f.get("LABEL") or f.get("NAME") or "").lower(), f.get("ID"))
     gloss_fid = fields.get("main gloss")
     if gloss_fid is None:
-        raise ConversionError(f"{path}: no FIELD labelled 'main gloss' in CODING-SCHEME")
+        raise ConversionError(
+            f"{path}: no FIELD labelled 'main gloss' (with an ID) in CODING-SCHEME"
+        )
     english_fid = fields.get("english") or fields.get("english translation")
     signers = {p.get("ID"): p.get("LABEL") or p.get("NAME") or "" for p in xml.iter("PARTICIPANT")}
     media = {
@@ -233,42 +250,53 @@ def _dai_signs(utt: ET.Element, start: int) -> list[tuple[str, int, int]] | str:
     return signs
 
 
+def _media_stems(el: ET.Element) -> list[str]:
+    return [_stem(_get(m, "FILE-NAME", "PATH") or "") for m in el.iter("MEDIA-FILE")]
+
+
 def _dai(path: Path, xml: ET.Element, report: Report) -> list[dict]:
+    """Every UTTERANCE, once, in document order, with its nearest COLLECTION (name,
+    media; else the file's) and SEGMENT-TIER (signer) around it."""
     out = []
-    for coll in list(xml.iter("COLLECTION")) or [xml]:
-        name = _get(coll, "NAME") or path.stem
-        media = [_stem(_get(m, "FILE-NAME", "PATH") or "") for m in coll.iter("MEDIA-FILE")]
-        for tier in list(coll.iter("SEGMENT-TIER")) or [coll]:
-            tier_signer = _get(tier, "PARTICIPANT")
-            for utt in tier.iter("UTTERANCE"):
-                uid = _get(utt, "ID") or "?"
-                where = f"{path} UTTERANCE ID={uid}"
-                start, end = _int(_get(utt, "START_FRAME")), _int(_get(utt, "END_FRAME"))
-                if start is None or end is None:
-                    report.skip(
-                        where,
-                        "malformed utterance: START_FRAME/END_FRAME missing or not integers",
-                    )
-                    continue
-                signs = _dai_signs(utt, start)
-                if isinstance(signs, str):
-                    report.skip(where, signs)
-                    continue
-                out.append(
-                    {
-                        "id": f"{name}-{uid}",
-                        "where": where,
-                        "signer": tier_signer or _get(utt, "PARTICIPANT") or "unknown",
-                        "video_keys": [name, *media],
-                        "window": (start, end + 1),  # inclusive -> exclusive
-                        "translation": _get(utt, "TRANSLATION") or "",
-                        "signs": signs,
-                    }
-                )
+    stack = [(xml, path.stem, _media_stems(xml), None)]
+    while stack:
+        el, name, media, tier_signer = stack.pop()
+        if el.tag == "COLLECTION":
+            name, media = _get(el, "NAME") or path.stem, _media_stems(el)
+        elif el.tag == "SEGMENT-TIER":
+            tier_signer = _get(el, "PARTICIPANT")
+        stack.extend((child, name, media, tier_signer) for child in reversed(el))
+        if el.tag != "UTTERANCE":
+            continue
+        uid = _get(el, "ID") or "?"
+        where = f"{path} UTTERANCE ID={uid}"
+        start, end = _int(_get(el, "START_FRAME")), _int(_get(el, "END_FRAME"))
+        if start is None or end is None:
+            report.skip(where, "malformed utterance: START_FRAME/END_FRAME missing or not integers")
+            continue
+        signs = _dai_signs(el, start)
+        if isinstance(signs, str):
+            report.skip(where, signs)
+            continue
+        out.append(
+            {
+                "id": f"{name}-{uid}",
+                "where": where,
+                "signer": tier_signer or _get(el, "PARTICIPANT") or "unknown",
+                "video_keys": [name, *media],
+                "window": (start, end + 1),  # inclusive -> exclusive
+                "translation": _get(el, "TRANSLATION") or "",
+                "signs": signs,
+            }
+        )
     return out
 
 
 def _to_clip(u: dict, root: Path, split: str, fps: float, report: Report) -> ClipSource | None:
+    problem = file_name_problem(u["id"])
+    if problem:
+        report.skip(u["where"], f"malformed utterance: clip id {problem}", split)
+        return None
     start, end = u["window"]
     if end <= start:
         report.skip(
@@ -327,9 +355,9 @@ def list_clips(root: Path, report: Report, fps: float = DEFAULT_FPS) -> dict[str
             if u["id"] in seen:
                 report.skip(u["id"], f"duplicate utterance id (first at {seen[u['id']]})")
                 continue
-            seen[u["id"]] = u["where"]
             split = overrides.get(u["id"], hash_split(u["id"]))
             clip = _to_clip(u, root, split, fps, report)
-            if clip is not None:
+            if clip is not None:  # a skipped utterance does not hide a later good one
+                seen[u["id"]] = u["where"]
                 out[split].append(clip)
     return out

@@ -150,6 +150,40 @@ def read_pipe_table(
         yield where, {k: v.strip() for k, v in zip(header, fields, strict=True)}
 
 
+def file_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be one file or folder name, or None if it can.
+
+    Clip ids name the frames folder, the video and the pose files of a clip, so
+    an id that is empty, has a path separator or NUL, or is longer than a file
+    name may be (255 bytes) is rejected when the annotation is read, not when an
+    OS call fails deep inside the conversion.
+    """
+    if name in ("", ".", ".."):
+        return f"{name!r} is not a file name"
+    if any(c in name for c in "/\\\x00"):
+        return f"{name[:60]!r} contains '/', '\\' or NUL"
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if size > 255:
+        return f"{name[:20]!r}... is {size} bytes, longer than a file name may be (255)"
+    return None
+
+
+def dir_exists(path: Path) -> bool:
+    """``path.is_dir()``, but False (not OSError) for a path the OS cannot name."""
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
+def file_exists(path: Path) -> bool:
+    """``path.is_file()``, but False (not OSError) for a path the OS cannot name."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def natural_key(name: str) -> list:
     """'images10.png' sorts after 'images9.png' even without zero padding."""
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]

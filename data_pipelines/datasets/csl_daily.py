@@ -18,7 +18,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from data_pipelines.datasets.common import SPLITS, ClipSource, Report, read_pipe_table
+from data_pipelines.datasets.common import (
+    SPLITS,
+    ClipSource,
+    Report,
+    dir_exists,
+    file_name_problem,
+    read_pipe_table,
+)
 
 FPS = 30.0
 SPLIT_ALIASES = {"train": "train", "dev": "dev", "val": "dev", "test": "test"}
@@ -59,13 +66,19 @@ def list_clips(root: Path, report: Report) -> dict[str, list[ClipSource]]:
         if not name:
             report.skip(where, "malformed line: empty name")
             continue
+        problem = file_name_problem(name)
+        if problem:
+            report.skip(where, f"malformed line: name {problem}")
+            continue
         seen.add(name)
         if name not in splits:
             report.skip(name, f"not in split_1.txt ({where})")
             continue
         split = splits[name][0]
-        if not row["length"].isdigit():
-            report.skip(name, f"malformed line: length {row['length']!r} is not a number", split)
+        if not (row["length"].isascii() and row["length"].isdigit()):  # not '²'
+            report.skip(
+                name, f"malformed line: length {row['length']!r} is not a number ({where})", split
+            )
             continue
         if int(row["length"]) == 0:
             report.skip(name, f"zero-length clip: length column is 0 ({where})", split)
@@ -74,7 +87,7 @@ def list_clips(root: Path, report: Report) -> dict[str, list[ClipSource]]:
             report.skip(name, f"empty gloss sequence ({where})", split)
             continue
         frames_dir = frames_root / name
-        if not frames_dir.is_dir():
+        if not dir_exists(frames_dir):
             report.skip(name, f"missing frames folder: {frames_dir} ({where})", split)
             continue
         out[split].append(

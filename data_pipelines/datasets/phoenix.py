@@ -25,7 +25,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from data_pipelines.datasets.common import SPLITS, ClipSource, Report, read_pipe_table
+from data_pipelines.datasets.common import (
+    SPLITS,
+    ClipSource,
+    Report,
+    dir_exists,
+    file_name_problem,
+    read_pipe_table,
+)
 
 FPS = 25.0
 FRAMES_SUBDIR = Path("features") / "fullFrame-210x260px"
@@ -44,7 +51,7 @@ def resolve_frames_dir(split_dir: Path, video: str, clip_id: str) -> Path | None
     candidates.append(split_dir / clip_id)
     candidates.append(split_dir / clip_id / "1")
     for c in candidates:
-        if c.is_dir():
+        if dir_exists(c):
             return c
     return None
 
@@ -63,6 +70,10 @@ def _clip(
 ) -> ClipSource | None:
     if not clip_id:
         report.skip(where, "malformed line: empty clip name", split)
+        return None
+    problem = file_name_problem(clip_id)
+    if problem:
+        report.skip(where, f"malformed line: clip name {problem}", split)
         return None
     if not gloss.split():
         report.skip(clip_id, f"empty gloss sequence ({where})", split)

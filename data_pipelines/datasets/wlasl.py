@@ -19,6 +19,7 @@ sequence found for ``video_id``. ``split`` "val" is our "dev". WLASL-N
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from data_pipelines.datasets.common import (
@@ -26,6 +27,9 @@ from data_pipelines.datasets.common import (
     ClipSource,
     ConversionError,
     Report,
+    dir_exists,
+    file_exists,
+    file_name_problem,
     normalize_gloss_token,
 )
 
@@ -42,6 +46,10 @@ def load_index(path: Path) -> list:
         raise ConversionError(f"{path}:{e.lineno}:{e.colno}: invalid JSON ({e.msg})") from None
     except UnicodeDecodeError as e:
         raise ConversionError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})") from None
+    except ValueError as e:  # an integer of more than 4300 digits
+        raise ConversionError(f"{path}: invalid JSON ({e})") from None
+    except RecursionError:
+        raise ConversionError(f"{path}: invalid JSON (nested deeper than Python's stack)") from None
     if not isinstance(data, list):
         raise ConversionError(
             f"{path}: top level is {type(data).__name__}, expected a list of "
@@ -60,18 +68,31 @@ def _instance(
     if missing:
         report.skip(where, f"malformed instance: missing key(s) {missing}")
         return None
+    if isinstance(inst["video_id"], bool) or not isinstance(inst["video_id"], (str, int)):
+        kind = type(inst["video_id"]).__name__
+        report.skip(where, f"malformed instance: video_id is {kind}, expected a string")
+        return None
     video_id = str(inst["video_id"])
-    split = SPLIT_ALIASES.get(str(inst["split"]).lower())
+    problem = file_name_problem(video_id)
+    if problem:
+        report.skip(where, f"malformed instance: video_id {problem}")
+        return None
+    raw_split = inst["split"]
+    split = SPLIT_ALIASES.get(raw_split.lower()) if isinstance(raw_split, str) else None
     if split is None:
-        report.skip(video_id, f"unknown split {inst['split']!r} ({where})")
+        shown = repr(raw_split) if isinstance(raw_split, str) else type(raw_split).__name__
+        report.skip(video_id, f"unknown split {shown} ({where})")
         return None
     try:
         start, end = int(inst["frame_start"]), int(inst["frame_end"])
         fps = float(inst.get("fps", 25) or 25)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(Infinity), float(10**400)
         report.skip(
             video_id, f"malformed instance: non-numeric frame_start/frame_end/fps ({where})"
         )
+        return None
+    if not (math.isfinite(fps) and fps > 0):
+        report.skip(video_id, f"malformed instance: fps {fps} is not a positive number ({where})")
         return None
     if start < 1 or (end != -1 and end < start):
         report.skip(
@@ -83,15 +104,16 @@ def _instance(
         return None
     frames_dir = root / "frames" / video_id
     video = root / "videos" / f"{video_id}.mp4"
+    signer = inst.get("signer_id", "unknown")
     return ClipSource(
         clip_id=video_id,
         split=split,
         dataset="wlasl",
-        signer=str(inst.get("signer_id", "unknown")),
+        signer=str(signer) if isinstance(signer, (str, int)) else "unknown",
         fps=fps,
         gloss=gloss,
-        frames_dir=frames_dir if frames_dir.is_dir() else None,
-        video_path=video if video.is_file() else None,
+        frames_dir=frames_dir if dir_exists(frames_dir) else None,
+        video_path=video if file_exists(video) else None,
         frame_range=(start - 1, None if end == -1 else end),
         where=where,
     )
@@ -112,16 +134,21 @@ def list_clips(
         if not isinstance(entry, dict) or "gloss" not in entry or "instances" not in entry:
             report.skip(where, "malformed entry: expected an object with 'gloss' and 'instances'")
             continue
-        gloss = normalize_gloss_token(str(entry["gloss"]))
+        raw = entry["gloss"]
+        gloss = normalize_gloss_token(str(raw)) if isinstance(raw, (str, int)) else ""
         if not gloss or not isinstance(entry["instances"], list):
-            report.skip(where, "malformed entry: empty gloss or 'instances' is not a list")
+            report.skip(
+                where,
+                "malformed entry: empty gloss (or not a string) or 'instances' is not a list",
+            )
             continue
         for j, inst in enumerate(entry["instances"]):
             clip = _instance(inst, gloss, f"{where}.instances[{j}]", root, report)
             if clip is None:
                 continue
             if clip.clip_id in seen:
-                report.skip(clip.clip_id, f"duplicate video_id (first at {seen[clip.clip_id]})")
+                first = seen[clip.clip_id]
+                report.skip(clip.clip_id, f"duplicate video_id ({clip.where}; first at {first})")
                 continue
             seen[clip.clip_id] = clip.where
             out[clip.split].append(clip)
