@@ -7,11 +7,14 @@ Layout (``--root`` = the CSL-Daily folder)::
     sentence/frames_512x512/<name>/*.jpg
 
 ``gloss`` is the space-separated gloss sequence; ``char`` is the Chinese
-sentence one character per token, so the translation is those characters
-joined. ``name`` is ``S<sentence>_P<signer>_T<take>``: the signer is the
-``P....`` part. ``length`` (frames) is cross-checked against the folder when
-frames are read; a disagreement is a warning, the folder wins. 30 fps.
-``split_1.txt`` is also looked for next to ``sentence_label/``.
+sentence one character per token and ``word`` the same sentence word-segmented.
+The translation is ``word`` (words separated by spaces), so that
+``configs/csl_daily_translation.py`` can use characters or BPE over the words;
+removing the spaces gives the character sentence back. ``name`` is
+``S<sentence>_P<signer>_T<take>``: the signer is the ``P....`` part. ``length``
+(frames) is cross-checked against the folder when frames are read; a
+disagreement is a warning, the folder wins. 30 fps. ``split_1.txt`` is also
+looked for next to ``sentence_label/``.
 """
 
 from __future__ import annotations
@@ -98,7 +101,7 @@ def list_clips(root: Path, report: Report) -> dict[str, list[ClipSource]]:
                 signer=signer_of(name),
                 fps=FPS,
                 gloss=" ".join(row["gloss"].split()),
-                translation="".join(row["char"].split()),
+                translation=" ".join(row["word"].split()),
                 frames_dir=frames_dir,
                 expected_frames=int(row["length"]),
                 where=where,

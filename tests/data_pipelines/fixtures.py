@@ -120,12 +120,13 @@ def write_phoenix2014(root: Path) -> dict:
 
 
 # ---------------------------------------------------------------- CSL-Daily
+# (name, split, gloss, word-segmented sentence (the ``word`` column), frames)
 CSL_GOOD = [
-    ("S000000_P0000_T00", "train", "他 家 有 人", "他家里有人", 5),
-    ("S000001_P0001_T00", "train", "今天 天气 好", "今天天气好", 6),
-    ("S000002_P0002_T00", "train", "我 去 学校", "我去学校", 4),
-    ("S000003_P0003_T00", "dev", "他 去 学校", "他去学校", 5),
-    ("S000004_P0004_T00", "test", "我 有 人", "我有人", 4),
+    ("S000000_P0000_T00", "train", "他 家 有 人", "他 家里 有 人", 5),
+    ("S000001_P0001_T00", "train", "今天 天气 好", "今天 天气 很 好", 6),
+    ("S000002_P0002_T00", "train", "我 去 学校", "我 去 学校", 4),
+    ("S000003_P0003_T00", "dev", "他 去 学校", "他 去 学校 了", 5),
+    ("S000004_P0004_T00", "test", "我 有 人", "我 有 人", 4),
 ]
 
 
@@ -135,9 +136,9 @@ def write_csl_daily(root: Path) -> dict:
     frames = root / "sentence" / "frames_512x512"
     vm = ["index|name|length|gloss|char|word|postag"]
     sp = ["name|split"]
-    for i, (name, split, gloss, sentence, n) in enumerate(CSL_GOOD):
-        chars = " ".join(sentence)
-        vm.append(f"{i}|{name}|{n}|{gloss}|{chars}|{chars}|n v n")
+    for i, (name, split, gloss, words, n) in enumerate(CSL_GOOD):
+        chars = " ".join(words.replace(" ", ""))  # one character per token
+        vm.append(f"{i}|{name}|{n}|{gloss}|{chars}|{words}|n v n")
         sp.append(f"{name}|{split}")
         write_frames(frames / name, n, "{:06d}.jpg", first=0)
     vm.append("5|S000005_P0005_T00|4|我 去|我 去|我 去")  # malformed: 6 fields

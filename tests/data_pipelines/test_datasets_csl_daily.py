@@ -29,7 +29,8 @@ def test_counts_glosses_translation_signer(tmp_path):
     by_split, records, report = _run(tmp_path)
     assert {s: [(c.clip_id, c.gloss) for c in cs] for s, cs in by_split.items()} == exp["clips"]
     first = records[0]
-    assert first["translation"] == "他家里有人" and first["signer"] == "P0000"
+    # the ``word`` column (word-segmented), not the ``char`` one
+    assert first["translation"] == "他 家里 有 人" and first["signer"] == "P0000"
     assert first["fps"] == 30.0 and first["presence"].shape == (5, 5)
     reasons = {s["record"]: s["reason"] for s in report.skipped}
     assert reasons[f"{exp['video_map']}:7"] == "malformed line: 6 fields, header has 7"
