@@ -1,0 +1,10 @@
+"""cslr (stage 3) on phoenix2014: RWTH-PHOENIX-Weather 2014 multisigner.
+
+Commands: README.md, "Training on a real dataset". arg: tiny | small | base | ladderN.
+"""
+
+from configs.common import train_config
+
+
+def get_config(arg: str | None = None):
+    return train_config("cslr", arg or "base", dataset="phoenix2014")

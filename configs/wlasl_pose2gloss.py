@@ -1,0 +1,12 @@
+"""pose2gloss (stage 1) on wlasl: WLASL-N, isolated: each clip one gloss, one token.
+
+Commands: README.md, "Training on a real dataset". arg: tiny | small | base | ladderN.
+"""
+
+from configs.common import train_config
+
+
+def get_config(arg: str | None = None):
+    c = train_config("pose2gloss", arg or "base", dataset="wlasl")
+    c.data.max_label_len = 1  # one gloss per clip
+    return c
