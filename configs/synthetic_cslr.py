@@ -1,9 +1,10 @@
 """cslr (stage 3) on synthetic.
 
-Run::
+Stage 3 reads the latent cache (``main --mode cache``, see signx_jax/train/main.py),
+not the pose shards. Run::
 
   python -m signx_jax.train.main --config configs/synthetic_cslr.py:base \
-      --config.data.data_dir=DATA --workdir=runs/synthetic_cslr
+      --config.data.latent_dir=data/synthetic_latents/pose --workdir=runs/synthetic_cslr
 
 arg is the model size: tiny | small | base | ladder0..5 (default: tiny).
 """

@@ -11,19 +11,25 @@ Stage 2 (Video2Pose) against the frozen stage 1::
       --config.data.data_dir=data/phoenix2014t --config.stage1_workdir=runs/phx/stage1 \
       --workdir runs/phx/stage2
 
-Latent cache (frozen stages 1-2 -> z_latent shards; ``--route pose`` skips stage 2)::
+Latent cache (frozen stages 1-2 -> z_latent shards + vocab.json, written into
+``--latent_dir`` itself; ``--route pose`` skips stage 2, so give each route its
+own directory). A split the converter wrote no records for is skipped::
 
   python -m signx_jax.train.main --mode cache --route video \
       --config configs/phoenix2014t_video2pose.py:base --config.data.data_dir=data/phoenix2014t \
       --config.stage1_workdir=runs/phx/stage1 --workdir runs/phx/stage2 \
-      --latent_dir data/phoenix2014t_latents
+      --latent_dir data/phoenix2014t_latents/video
 
-Stage 3 (CSLR in the latent space), then the released best-5 average::
+Stage 3 (CSLR in the latent space) on that cache, then the released best-5 average::
 
   python -m signx_jax.train.main --config configs/phoenix2014t_cslr.py:base \
       --config.data.latent_dir=data/phoenix2014t_latents/video --workdir runs/phx/stage3
   python -m signx_jax.train.main --mode evaluate --config configs/phoenix2014t_cslr.py:base \
       --config.data.latent_dir=data/phoenix2014t_latents/video --workdir runs/phx/stage3
+
+Stage 3 with ``data.task = "isolated"`` (configs/wlasl_isolated.py) trains the
+one-class-per-clip classifier of ``signx_jax.train.isolated`` instead; evaluate
+then reports top-1 / top-5 per-instance and per-class accuracy.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from signx_jax.data.augment import AugmentedSource
 from signx_jax.data.vocab import Vocabulary
 from signx_jax.train import tasks
 from signx_jax.train.fit import fit, released_params
+from signx_jax.train.isolated import IsolatedTask, evaluate_splits
 from signx_jax.train.loop import Trainer
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Stage config file[:size].")
@@ -79,6 +86,29 @@ def stage1_trainer(cfg, vocab) -> Trainer:
     return restore_latest(s1, tasks.Pose2GlossTask(s1, len(vocab)), cfg.stage1_workdir)
 
 
+def stage3_task(cfg, vocab):
+    """The stage-3 task ``data.task`` names: CSLR ("recognition") or isolated."""
+    kind = cfg.data.get("task", "recognition")
+    if kind == "isolated":
+        return IsolatedTask(cfg, len(vocab))
+    if kind != "recognition":
+        raise app.UsageError(f"data.task={kind!r}; main trains 'recognition' or 'isolated'")
+    return tasks.CSLRTask(cfg, len(vocab), class_counts=vocab.counts)
+
+
+def splits_present(data_dir: str, split_names) -> list[str]:
+    """The splits of ``split_names`` that ``data_dir`` holds (a converter writes
+    nothing for a split without records); logs each one skipped."""
+    present = []
+    for name in dict.fromkeys(split_names):
+        if os.path.isfile(shards.manifest_path(data_dir, name)):
+            present.append(name)
+        else:
+            log.info("no %s split in %s (no %s): skipped", name, data_dir,
+                     os.path.basename(shards.manifest_path(data_dir, name)))  # fmt: skip
+    return present
+
+
 def main(argv) -> None:
     del argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -87,6 +117,8 @@ def main(argv) -> None:
     cfg, workdir = _CONFIG.value, _WORKDIR.value
     if cfg is None or workdir is None:
         raise app.UsageError("--config and --workdir are required")
+    if _MODE.value == "cache" and not _LATENT_DIR.value:
+        raise app.UsageError("--mode cache needs --latent_dir (where the latent shards go)")
     if cfg.data.get("task", "recognition") == "translation":
         raise app.UsageError(
             "data.task=translation (Sign2Text) trains with: python -m signx_jax.train.translation "
@@ -106,7 +138,7 @@ def main(argv) -> None:
         task = tasks.Video2PoseTask(cfg, len(vocab), nnx.state(stage1.model(), nnx.Param))
         train, dev = split(data_dir, cfg.data.train_split), split(data_dir, cfg.data.dev_split)
     else:
-        task = tasks.CSLRTask(cfg, len(vocab), class_counts=vocab.counts)
+        task = stage3_task(cfg, vocab)
         latent_dir = cfg.data.latent_dir
         train = AugmentedSource(
             split(latent_dir, cfg.data.train_split), num_views=cfg.data.num_views, seed=cfg.seed
@@ -134,7 +166,8 @@ def _cache(cfg, vocab, stage1: Trainer, workdir: str) -> None:
         encode = jax.jit(lambda b: video_to_latent(v2p, p2g, b["rgb"], b["frame_mask"]))
         features = ("rgb",)
     out_dir = _LATENT_DIR.value
-    for split_name in (cfg.data.train_split, cfg.data.dev_split, cfg.data.test_split):
+    split_names = (cfg.data.train_split, cfg.data.dev_split, cfg.data.test_split)
+    for split_name in splits_present(cfg.data.data_dir, split_names):
         source = shards.open_split(cfg.data.data_dir, split_name)
         write_latents(
             encode, source, vocab, out_dir, split_name, mesh=stage1.mesh, features=features,
@@ -158,6 +191,10 @@ def _evaluate(cfg, task, vocab, workdir: str) -> None:
         ckpt = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
         state, steps = ckpt.restore(_STEP.value, trainer.abstract_state()), [_STEP.value]
     trainer.restore_state(state)
+    if isinstance(task, IsolatedTask):
+        out_dir = os.path.join(workdir, "report")
+        evaluate_splits(trainer, cfg.data.latent_dir, _SPLITS.value, vocab, out_dir, steps)
+        return
     trainer.set_decode_method(cfg.decode.method)
     rows, per_split = {}, {}
     for split_name in _SPLITS.value:

@@ -12,6 +12,9 @@ keys overridden (batch, buckets, label length, steps, mesh):
   chains them (stage 1 -> stage 2 against it -> latent cache -> stage 3). The
   stage configs of the five datasets differ only in ``dataset`` (checked), and the
   output vocabulary is padded to one size, so one Trainer per stage serves all five.
+
+WLASL also has ``configs/wlasl_isolated.py`` (stage 3 as one class per clip): it
+reads a latent cache of the converted WLASL fixture (fast).
 """
 
 from __future__ import annotations
@@ -180,6 +183,39 @@ def test_stage_configs_read_the_converted_shards(dataset, converted):
     assert batch["latent"].shape == (BATCH, BUCKET, dim) and batch["latent"].any()
     if dataset == "asllrp":  # the sign-level spans reach stage 3 (GlossAlign's input)
         assert (batch["gloss_spans"][batch["labels"] != PAD_ID] >= 0).all()
+
+
+def test_wlasl_isolated_config_reads_the_converted_shards(converted):
+    """configs/wlasl_isolated.py (stage 3, one class per clip) on a latent cache of
+    the converted WLASL fixture: one label a clip, a finite loss, every dev clip scored."""
+    from configs.wlasl_isolated import get_config
+    from signx_jax.train.isolated import IsolatedTask
+
+    data_dir = converted["wlasl"]
+    vocab = Vocabulary.load(str(data_dir / "vocab.json"))
+    latent_dir = data_dir.parent / "isolated_latents"
+    cfg = get_config("tiny")
+    cfg.data.update(batch_size=BATCH, eval_batch_size=BATCH, buckets=(BUCKET,))
+    cfg.data.latent_dir = str(latent_dir)
+    dim = cfg.model.latent_dim
+    cache_cfg = stage_config("wlasl", "video2pose", data_dir)
+    encode = lambda b: jnp.ones(b["frame_mask"].shape + (dim,))  # noqa: E731
+    write_cache(encode, cache_cfg, vocab, latent_dir, mesh_from_config(cache_cfg.mesh))
+
+    task = IsolatedTask(cfg, len(vocab))
+    batch = next(train_batches(cfg, task.features, vocab))
+    assert batch["labels"].shape == (BATCH, 1) and (batch["label_lengths"] == 1).all()
+    assert (batch["labels"] >= len(Vocabulary([]))).all()  # a gloss, never a special id
+    model = task.build_model(nnx.Rngs(0))
+    loss, _ = task.loss_fn(model, {}, jax.tree.map(jnp.asarray, batch), 0)
+    assert math.isfinite(float(loss))
+    dev = shards.open_split(str(latent_dir), cfg.data.dev_split)
+    it = pipeline.make_eval_iterator(
+        dev, vocab, batch_size=BATCH, buckets=(BUCKET,), features=task.features,
+        max_label_len=cfg.data.max_label_len,
+    )  # fmt: skip
+    outputs = [jax.device_get(task.eval_fn(model, {}, jax.tree.map(jnp.asarray, b))) for b in it]
+    assert task.summarize_eval(outputs)["num_clips"] == len(dev)
 
 
 def _train(trainer, cfg, vocab) -> None:

@@ -1,0 +1,151 @@
+"""Stage 3 for isolated recognition (WLASL): one class per clip.
+
+The cached latent of a clip is pooled over its valid frames and classified by
+``signx_jax.models.cslr.IsolatedHead`` (LayerNorm, masked mean, MLP). The class
+of a clip is its one gloss id in the dataset's ``vocab.json`` (the converter
+writes one gloss per clip; ``data.max_label_len = 1``), so the classifier has
+``len(vocab)`` outputs; the five special ids are never targets and the model
+learns to leave them alone.
+
+Loss: cross-entropy with label smoothing ``cfg.loss.label_smoothing`` over the
+valid clips of a batch. Evaluation: top-1 per-instance (micro) and per-class
+(macro over the classes present) accuracy, as WLASL papers report them, plus
+top-5 per-instance and per-class; ``top1_error = 100 - top1`` is what the
+best-k checkpointing minimises (``train.best_metric = "dev_top1_error"``).
+
+Selected by ``data.task = "isolated"`` (``configs/wlasl_isolated.py``) in
+``signx_jax.train.main``; it plugs into the generic loop like ``CSLRTask``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from flax import nnx
+
+from signx_jax import metrics as metrics_lib
+from signx_jax.train import losses
+
+TOP_K = 5
+
+
+def clip_targets(batch) -> tuple[jax.Array, jax.Array]:
+    """(class id [B], mask [B]): a clip's first gloss; rows without a label or
+    padding rows (``valid`` False) are masked."""
+    mask = batch["valid"].astype(bool) & (batch["label_lengths"] > 0)
+    return batch["labels"][:, 0], mask
+
+
+def isolated_loss(logits: jax.Array, target: jax.Array, mask: jax.Array, smoothing: float):
+    """Label-smoothed cross-entropy of logits [B, C] for targets [B], mean over ``mask``."""
+    return losses.label_smoothed_ce(logits[:, None], target[:, None], mask[:, None], smoothing)
+
+
+def topk_hit_preds(labels: np.ndarray, topk: np.ndarray) -> np.ndarray:
+    """Per clip: the label if it is among the top-k predictions [N, k], else the
+    top-1 prediction; so ``top1_accuracy`` of these is top-k accuracy."""
+    labels, topk = np.asarray(labels), np.asarray(topk)
+    hit = (topk == labels[:, None]).any(axis=1)
+    return np.where(hit, labels, topk[:, 0])
+
+
+def accuracy_summary(labels, topk, num_classes: int) -> dict[str, float]:
+    """labels [N], topk [N, k] (best first) -> top-1 and top-k accuracy, percent."""
+    labels, topk = np.asarray(labels, np.int64), np.asarray(topk, np.int64)
+    top1 = metrics_lib.top1_accuracy(labels, topk[:, 0], num_classes)
+    topk_acc = metrics_lib.top1_accuracy(labels, topk_hit_preds(labels, topk), num_classes)
+    k = topk.shape[1]
+    return {
+        "top1": top1["per_instance"],
+        "top1_per_class": top1["per_class"],
+        f"top{k}": topk_acc["per_instance"],
+        f"top{k}_per_class": topk_acc["per_class"],
+        "top1_error": 100.0 - top1["per_instance"],
+        "num_clips": float(len(labels)),
+    }
+
+
+class IsolatedTask:
+    """Pooled latent -> class (see the module docstring); the Task protocol of
+    ``signx_jax/train/tasks.py``."""
+
+    name = "isolated"
+    features = ("latent",)
+    trainable = nnx.Param
+
+    def __init__(self, cfg: ml_collections.ConfigDict, num_classes: int):
+        self.cfg, self.num_classes = cfg, num_classes
+        self.top_k = min(TOP_K, num_classes)
+
+    def build_model(self, rngs: nnx.Rngs) -> nnx.Module:
+        from signx_jax.models.cslr import IsolatedHead
+
+        return IsolatedHead(self.cfg.model, self.num_classes, rngs=rngs)
+
+    def init_aux(self):
+        return {}
+
+    def update_aux(self, aux, stats, step):
+        return aux
+
+    def loss_fn(self, model, aux, batch, step):
+        logits = model(batch["latent"], batch["frame_mask"], deterministic=False)
+        target, mask = clip_targets(batch)
+        loss = isolated_loss(logits, target, mask, self.cfg.loss.label_smoothing)
+        correct = (jnp.argmax(logits, axis=-1) == target) & mask
+        acc = 100.0 * jnp.sum(correct) / jnp.maximum(jnp.sum(mask), 1)
+        return loss, ({"l_ce": loss, "train_top1": acc}, None)
+
+    def eval_fn(self, model, aux, batch):
+        logits = model(batch["latent"], batch["frame_mask"], deterministic=True)
+        target, mask = clip_targets(batch)
+        _, topk = jax.lax.top_k(logits, self.top_k)
+        return {"topk": topk.astype(jnp.int32), "target": target, "mask": mask,
+                "index": batch["index"]}  # fmt: skip
+
+    def summarize_eval(self, outputs, vocab=None, target_vocab=None):
+        if not outputs:  # an empty split
+            return accuracy_summary(np.zeros(0), np.zeros((0, self.top_k)), self.num_classes)
+        mask = np.concatenate([np.asarray(o["mask"], bool) for o in outputs])
+        labels = np.concatenate([np.asarray(o["target"]) for o in outputs])[mask]
+        topk = np.concatenate([np.asarray(o["topk"]) for o in outputs])[mask]
+        return accuracy_summary(labels, topk, self.num_classes)
+
+
+def format_table(rows: dict[str, dict[str, float]]) -> str:
+    """{split: accuracy_summary} -> a plain-text table, one row per split."""
+    cols = ("top1", "top1_per_class", "top5", "top5_per_class", "num_clips")
+    lines = ["split  " + "  ".join(f"{c:>14}" for c in cols)]
+    for split, row in rows.items():
+        cells = [
+            f"{'-':>14}" if c not in row else f"{int(row[c]):>14d}" if c == "num_clips"
+            else f"{row[c]:>14.2f}"
+            for c in cols
+        ]  # fmt: skip
+        lines.append(f"{split:<5}  " + "  ".join(cells))
+    return "\n".join(lines)
+
+
+def evaluate_splits(trainer, latent_dir: str, splits, vocab, out_dir: str, steps) -> dict:
+    """Score ``trainer``'s model (the released params, checkpoint ``steps``) on
+    each split of ``latent_dir``: prints the table, writes ``out_dir/metrics.json``
+    ({"checkpoints": steps, "splits": {split: metrics}}) and returns it."""
+    import json
+    import os
+
+    from signx_jax.data import shards
+    from signx_jax.train.fit import evaluate
+
+    rows = {
+        name: evaluate(trainer, shards.open_split(latent_dir, name), vocab, desc=name)
+        for name in splits
+    }
+    result = {"checkpoints": [int(s) for s in steps], "splits": rows}
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+        json.dump(result, f, indent=1, sort_keys=True)
+    print(f"checkpoints {result['checkpoints']}, top-k accuracy (%)\n" + format_table(rows))
+    print(f"metrics: {out_dir}/metrics.json")
+    return result
