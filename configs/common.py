@@ -50,6 +50,10 @@ def train_config(
     # Train on random windows of this many frames (0 = whole clips). Only for
     # frame-level objectives: stage 2 regresses poses frame by frame.
     c.data.train_window = 0
+    # Stage 2: per-clip colour augmentation of the RGB frames at train time
+    # (0 = off; s = channel gains in 1 +- s, offsets +- s/2, shuffled channels),
+    # so Video2Pose cannot key on a training signer's skin or clothing colours.
+    c.data.colour_jitter = 0.0
 
     if stage == "pose2gloss":
         c.model = models.pose2gloss_config(size)

@@ -55,6 +55,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     s2.model.image_size = c.corpus.image_size
     s2.model.patch_size = 16  # 16 patches per 64x64 frame: cheap on CPU
     s2.data.train_window = 32  # frame-level regression: random 32-frame windows
+    s2.model.temporal_window = 32  # ... and the same windows at inference
     s2.data.buckets = (32, *buckets)
     s2.model.width = 96
     s2.model.mlp = 192

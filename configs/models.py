@@ -120,6 +120,14 @@ def video2pose_config(size: str = "tiny") -> ml_collections.ConfigDict:
     (cfg.image_size, cfg.patch_size, cfg.width, cfg.spatial_layers, cfg.temporal_layers,
      cfg.heads, cfg.mlp) = row  # fmt: skip
     cfg.pool = "cls"  # "cls" or "mean" over patch tokens
+    # ours: stride-2 3x3 conv stem before the patch embedding (channels per conv);
+    # () = the plain linear patch embedding of ViT.
+    cfg.stem_channels = ()
+    # ours: fixed 2-D sin-cos patch positions (big_vision's "sincos2d"); "learn"
+    # = ViT's learned table, whose 0.02-scale init leaves a pooled token blind
+    # to *where* things are for hundreds of steps (pose regression needs that).
+    cfg.posemb = "sincos2d"
+    cfg.temporal_window = 0  # frames per temporal-attention window (0 = whole clip)
     cfg.dropout_attn = 0.0
     cfg.dropout_act = 0.0
     cfg.dropout_res = 0.1

@@ -91,6 +91,19 @@ def sinusoidal_positions(positions: jax.Array, dim: int) -> jax.Array:
     return jnp.pad(out, [(0, 0)] * positions.ndim + [(0, dim - 2 * half)])
 
 
+def sincos_2d_positions(height: int, width: int, dim: int) -> jax.Array:
+    """Fixed 2-D sin-cos position embedding of an h x w patch grid -> [h * w, dim]
+    (row-major): half the channels encode the row, half the column, as in
+    big_vision's ``posemb="sincos2d"`` ("Better plain ViT baselines")."""
+    rows, cols = jnp.meshgrid(jnp.arange(height), jnp.arange(width), indexing="ij")
+    quarter = dim // 2
+    out = jnp.concatenate(
+        [sinusoidal_positions(rows.reshape(-1), quarter),
+         sinusoidal_positions(cols.reshape(-1), dim - quarter)], axis=-1,
+    )  # fmt: skip
+    return out
+
+
 def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
     """x: [B, T, D], mask: [B, T] -> [B, D], mean over valid steps (0 if none)."""
     m = mask.astype(jnp.float32)[..., None]

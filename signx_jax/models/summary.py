@@ -83,9 +83,10 @@ def _video2pose_rows(cfg: Any, t: int) -> tuple[nnx.Module, list[Row]]:
     model = nnx.eval_shape(lambda: Video2Pose(cfg, rngs=nnx.Rngs(0)))
     rgb = _spec((1, t, cfg.image_size, cfg.image_size, 3), jnp.uint8)
     mask = _spec((1, t), bool)
+    pos = (model.pos_embedding,) if model.posemb == "learn" else ()  # sincos2d: no params
     rows: list[Row] = [
         ("spatial ViT (patches, cls, pos)",
-         (model.patch_embed, model.cls, model.pos_embedding, model.spatial),
+         (model.stem, model.patch_embed, model.cls, *pos, model.spatial),
          lambda m, x: m.frame_features(x, deterministic=True), (rgb,)),
         ("temporal attention", model.temporal,
          lambda m, x, k: m.temporal(x, k, deterministic=True), (_spec((1, t, cfg.width)), mask)),

@@ -39,21 +39,61 @@ class Video2Pose(nnx.Module):
             raise ValueError(f"video2pose: pool must be 'cls' or 'mean', got {cfg.pool!r}")
         self.dtype = layers.compute_dtype(cfg)
         self.width = cfg.width
+        # Temporal attention within consecutive windows of this many frames
+        # (0 = the whole clip): set it to the training window (data.train_window)
+        # so a long clip at inference sees the positions it was trained on.
+        self.temporal_window = int(cfg.get("temporal_window", 0))
         num_patches = (cfg.image_size // cfg.patch_size) ** 2
         pdt = jnp.dtype(cfg.param_dtype)
+        # Patch embedding: one linear map of each p x p patch (ViT), or a conv
+        # stem first (stride-2 3x3 convs, ours: "early convolutions help
+        # transformers see better", Xiao et al. 2021) whose feature map is then
+        # cut into patches of p / 2**len(stem) cells: the same tokens per frame.
+        stem = tuple(cfg.get("stem_channels", ()))
+        self.stem_channels = stem
+        self.stem_patch = cfg.patch_size // 2 ** len(stem)
+        if stem and (self.stem_patch < 1 or cfg.patch_size % 2 ** len(stem)):
+            raise ValueError(
+                f"video2pose: patch_size {cfg.patch_size} is not divisible by the conv stem's "
+                f"stride {2 ** len(stem)}"
+            )
+        chans = (3, *stem)
+        self.stem = nnx.List(
+            [
+                nnx.Conv(
+                    cin, cout, kernel_size=(3, 3), strides=(2, 2), padding="SAME",
+                    dtype=self.dtype, param_dtype=pdt,
+                    kernel_init=param_axes(
+                        nnx.initializers.he_normal(),
+                        ("conv_kernel", "conv_kernel", "conv_in", "conv_out"),
+                    ),
+                    bias_init=param_axes(nnx.initializers.zeros_init(), ("conv_out",)),
+                    rngs=rngs,
+                )
+                for cin, cout in zip(chans[:-1], chans[1:], strict=True)
+            ]
+        )  # fmt: skip
         self.patch_embed = layers.dense(
-            cfg.patch_size**2 * 3, cfg.width, ("patch", "embed"), cfg, rngs
+            self.stem_patch**2 * chans[-1], cfg.width, ("patch", "embed"), cfg, rngs
         )
         self.cls = nnx.Param(
             param_axes(nnx.initializers.zeros_init(), (None, "embed"))(
                 rngs.params(), (1, cfg.width), pdt
             )
         )
-        self.pos_embedding = nnx.Param(
-            param_axes(nnx.initializers.normal(0.02), ("position", "embed"))(
-                rngs.params(), (num_patches + 1, cfg.width), pdt
+        # Patch positions: learned (ViT; init std 0.02) or fixed 2-D sin-cos
+        # (big_vision's sincos2d): unit-scale from step 0, so a pooled token
+        # can tell *where* a pattern is without first growing the table.
+        self.posemb = cfg.get("posemb", "learn")
+        if self.posemb not in ("learn", "sincos2d"):
+            raise ValueError(f"video2pose: posemb is 'learn' or 'sincos2d', not {self.posemb!r}")
+        self.grid = cfg.image_size // cfg.patch_size
+        if self.posemb == "learn":
+            self.pos_embedding = nnx.Param(
+                param_axes(nnx.initializers.normal(0.02), ("position", "embed"))(
+                    rngs.params(), (num_patches + 1, cfg.width), pdt
+                )
             )
-        )
         self.spatial = layers.TransformerEncoder(
             cfg.spatial_layers, cfg.width, cfg.heads, cfg.mlp, cfg, rngs=rngs
         )
@@ -71,17 +111,24 @@ class Video2Pose(nnx.Module):
         if jnp.issubdtype(rgb.dtype, jnp.integer):
             x = x / 255.0
         x = (x - 0.5) / 0.5
-        frames = x.reshape(batch * time, *rgb.shape[2:])
-        tokens = self.patch_embed(patchify(frames, self.patch).astype(self.dtype))
+        frames = x.reshape(batch * time, *rgb.shape[2:]).astype(self.dtype)
+        for conv in self.stem:
+            frames = jax.nn.gelu(conv(frames))
+        tokens = self.patch_embed(patchify(frames, self.stem_patch))
         n = tokens.shape[0]
         cls = jnp.broadcast_to(self.cls[...].astype(self.dtype), (n, 1, self.width))
         tokens = jnp.concatenate([cls, tokens], axis=1)
-        if tokens.shape[1] != self.pos_embedding.shape[0]:
+        if tokens.shape[1] != self.grid**2 + 1:
             raise ValueError(
                 f"video2pose: {tokens.shape[1] - 1} patches per frame, the config's "
-                f"image_size implies {self.pos_embedding.shape[0] - 1}"
+                f"image_size implies {self.grid**2}"
             )
-        tokens = tokens + self.pos_embedding[...].astype(self.dtype)
+        if self.posemb == "learn":
+            pos = self.pos_embedding[...]
+        else:  # the CLS token has no position
+            table = layers.sincos_2d_positions(self.grid, self.grid, self.width)
+            pos = jnp.concatenate([jnp.zeros((1, self.width)), table])
+        tokens = tokens + pos.astype(self.dtype)
         tokens = self.spatial(tokens, jnp.ones(tokens.shape[:2], bool), deterministic=deterministic)
         v = tokens[:, 0] if self.pool == "cls" else tokens[:, 1:].mean(axis=1)
         return constrain(v.reshape(batch, time, -1), ("batch", "length", "act_embed"))
@@ -90,10 +137,36 @@ class Video2Pose(nnx.Module):
         """rgb [B, T, H, W, 3], frame_mask [B, T] -> poses_hat [B, T, 1959] float32."""
         frame_mask = frame_mask.astype(bool)
         v = self.frame_features(rgb, deterministic=deterministic)
+        batch, time = v.shape[:2]
+        window = self.temporal_window or time
+        if time > window:  # attend within consecutive windows, as in training
+            pad = -time % window
+            v = jnp.pad(v, ((0, 0), (0, pad), (0, 0)))
+            mask = jnp.pad(frame_mask, ((0, 0), (0, pad)))
+            v, mask = v.reshape(-1, window, v.shape[-1]), mask.reshape(-1, window)
+        else:
+            mask = frame_mask
         pos = layers.sinusoidal_positions(jnp.arange(v.shape[1])[None], self.width)
-        v = self.temporal(v + pos.astype(v.dtype), frame_mask, deterministic=deterministic)
+        v = self.temporal(v + pos.astype(v.dtype), mask, deterministic=deterministic)
+        v = v.reshape(batch, -1, v.shape[-1])[:, :time]
         poses = jnp.concatenate([head(v) for head in self.heads], axis=-1).astype(jnp.float32)
         return poses * frame_mask[..., None]
+
+
+def colour_jitter(rgb: jax.Array, key: jax.Array, strength: float) -> jax.Array:
+    """Per-clip colour augmentation: rgb [B, T, H, W, 3] uint8 -> float32 in [0, 1].
+
+    Each clip gets its own channel permutation, per-channel gain in
+    1 +- strength and offset in +- strength / 2 (the same for all its frames).
+    """
+    b = rgb.shape[0]
+    k_perm, k_gain, k_off = jax.random.split(key, 3)
+    perm = jax.vmap(lambda k: jax.random.permutation(k, 3))(jax.random.split(k_perm, b))
+    gain = jax.random.uniform(k_gain, (b, 1, 1, 1, 3), minval=1 - strength, maxval=1 + strength)
+    offset = jax.random.uniform(k_off, (b, 1, 1, 1, 3), minval=-strength / 2, maxval=strength / 2)
+    x = rgb.astype(jnp.float32) / 255.0
+    x = jnp.take_along_axis(x, perm[:, None, None, None, :], axis=-1)
+    return jnp.clip(x * gain + offset, 0.0, 1.0)
 
 
 def video_to_latent(

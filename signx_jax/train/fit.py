@@ -178,6 +178,10 @@ def fit(
     ckpt.wait()
     writer.flush()
     ckpt.close()
+    skipped = getattr(train_source, "num_corrupt", 0)
+    if skipped:  # data.skip_corrupt=True (counted in this process; workers keep their own)
+        log.warning("[%s] skipped %d corrupt training records (data.skip_corrupt)",
+                    task.name, skipped)  # fmt: skip
     return FitResult(trainer, step, status, dev_metrics, history)
 
 

@@ -26,6 +26,7 @@ from flax import nnx
 
 from signx_jax import gloss_align, schema
 from signx_jax.models.pose2gloss import Pose2Gloss
+from signx_jax.models.video2pose import colour_jitter
 from signx_jax.train import losses
 
 
@@ -165,7 +166,11 @@ class Video2PoseTask:
 
     def loss_fn(self, model, aux, batch, step):
         cfg = self.cfg.loss
-        poses_hat = model.video2pose(batch["rgb"], batch["frame_mask"], deterministic=False)
+        rgb = batch["rgb"]
+        if self.cfg.data.get("colour_jitter", 0.0):
+            key = jax.random.fold_in(jax.random.key(self.cfg.seed), step)
+            rgb = colour_jitter(rgb, key, float(self.cfg.data.colour_jitter))
+        poses_hat = model.video2pose(rgb, batch["frame_mask"], deterministic=False)
         mse, per_stream = losses.masked_mse_per_stream(
             poses_hat, batch["poses"], batch["presence"], batch["frame_mask"]
         )

@@ -17,6 +17,7 @@ from configs.common import train_config
 from signx_jax import schema
 from signx_jax.data import pipeline
 from signx_jax.data.vocab import Vocabulary
+from signx_jax.models.video2pose import colour_jitter
 from signx_jax.train import tasks
 from tests.data.factory import make_clips, make_latent
 
@@ -118,6 +119,28 @@ def test_video2pose_loss_and_eval():
     summary = task.summarize_eval([out, other], vocab=vocab)
     np.testing.assert_allclose(summary["pose_mse"], (out["pose_mse"] + 1.0) / 2, rtol=1e-6)
     np.testing.assert_allclose(summary["latent_mse"], (out["latent_mse"] + 3.0) / 2, rtol=1e-6)
+
+
+def test_colour_jitter_is_per_clip_and_seeded():
+    rgb = np.random.default_rng(0).integers(0, 256, (4, 3, 8, 8, 3), dtype=np.uint8)
+    a = np.asarray(colour_jitter(jnp.asarray(rgb), jax.random.key(1), 0.3))
+    b = np.asarray(colour_jitter(jnp.asarray(rgb), jax.random.key(1), 0.3))
+    np.testing.assert_array_equal(a, b)
+    assert a.dtype == np.float32 and a.min() >= 0.0 and a.max() <= 1.0
+    assert not np.allclose(a, rgb / 255.0)
+    # One affine colour map per clip: every frame of a clip is mapped alike.
+    x = rgb.astype(np.float32) / 255.0
+    for clip in range(4):
+        for ch in range(3):
+            src = x[clip][..., :].reshape(-1, 3)
+            dst = a[clip][..., ch].reshape(-1)
+            inside = (dst > 0) & (dst < 1)
+            fits = [
+                np.allclose(np.polyval(np.polyfit(src[inside, c], dst[inside], 1),
+                                       src[inside, c]), dst[inside], atol=1e-4)
+                for c in range(3)
+            ]  # fmt: skip
+            assert any(fits), (clip, ch)
 
 
 def test_video2pose_stage1_params_are_loaded():
