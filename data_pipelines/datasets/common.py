@@ -12,7 +12,10 @@ Problems come in two kinds. A problem with the whole input (annotation file
 missing, required column missing, XML that does not parse) raises
 ``ConversionError``. A problem with one clip (malformed line, missing frames
 folder, zero-length, too long, bad pose shape) becomes a skip entry in the
-``Report`` (record id + reason), written to ``out_dir/skipped.json``.
+``Report`` (record id + reason), written to ``out_dir/skipped.json``. A clip
+that is converted but deserves a look (a dev/test gloss outside the train
+vocabulary, read as <unk> when training) is a record warning there: record id +
+reason naming its file:line, the clip stays in the shards.
 """
 
 from __future__ import annotations
@@ -71,9 +74,15 @@ class Report:
     skipped: list[dict] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
     written: dict[str, int] = dataclasses.field(default_factory=dict)
+    # Records that were converted, each with why it is worth a look.
+    record_warnings: list[dict] = dataclasses.field(default_factory=list)
 
     def skip(self, record: str, reason: str, split: str = "") -> None:
         self.skipped.append({"record": record, "split": split, "reason": reason})
+
+    def warn_record(self, record: str, reason: str, split: str = "") -> None:
+        """A converted (not skipped) record with a problem; same fields as a skip."""
+        self.record_warnings.append({"record": record, "split": split, "reason": reason})
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -89,20 +98,28 @@ class Report:
             "num_skipped": len(self.skipped),
             "skipped": self.skipped,
             "warnings": self.warnings,
+            "num_record_warnings": len(self.record_warnings),
+            "record_warnings": self.record_warnings,
         }
         path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
         return path
 
     def summary(self) -> str:
         lines = [f"{self.dataset}: wrote " + ", ".join(f"{k}={v}" for k, v in self.written.items())]
-        lines.append(f"skipped {len(self.skipped)} record(s)")
         # Group reasons by their kind (text before the first ':'), so a summary
         # of 10k skips stays short; skipped.json has every entry.
-        kinds: dict[str, int] = {}
-        for s in self.skipped:
-            kind = s["reason"].split(":")[0][:60]
-            kinds[kind] = kinds.get(kind, 0) + 1
-        lines += [f"  {n:6d} x {kind}" for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1])]
+        for title, entries in (
+            ("skipped {} record(s)", self.skipped),
+            ("converted {} record(s) with a warning", self.record_warnings),
+        ):
+            if entries or entries is self.skipped:
+                lines.append(title.format(len(entries)))
+            kinds: dict[str, int] = {}
+            for s in entries:
+                kind = s["reason"].split(":")[0][:60]
+                kinds[kind] = kinds.get(kind, 0) + 1
+            by_count = sorted(kinds.items(), key=lambda kv: -kv[1])
+            lines += [f"  {n:6d} x {kind}" for kind, n in by_count]
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -196,16 +213,34 @@ def list_frames(frames_dir: Path) -> list[Path]:
 
 
 def load_rgb_frames(paths: list[Path], size: int) -> np.ndarray:
-    """uint8 [T, size, size, 3]; frames are squashed to a square (Video2Pose input)."""
+    """uint8 [T, size, size, 3]; frames are squashed to a square (Video2Pose input).
+
+    A file PIL cannot decode raises ConversionError naming it. PIL reports damage
+    as more than OSError: a PNG chunk length pointing into the pixel data raises
+    SyntaxError ("broken PNG file"), and some decoders raise ValueError, EOFError,
+    struct.error, zlib.error or DecompressionBombError.
+    """
+    import struct
+    import zlib
+
     from PIL import Image
 
+    damaged = (
+        OSError,
+        SyntaxError,
+        ValueError,
+        EOFError,
+        struct.error,
+        zlib.error,
+        Image.DecompressionBombError,
+    )
     out = np.empty((len(paths), size, size, 3), np.uint8)
     for i, p in enumerate(paths):
         try:
             with Image.open(p) as im:
                 out[i] = np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR))
-        except OSError as e:
-            raise ConversionError(f"{p}: unreadable image ({e})") from None
+        except damaged as e:
+            raise ConversionError(f"{p}: unreadable image ({type(e).__name__}: {e})") from None
     return out
 
 

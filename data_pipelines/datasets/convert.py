@@ -4,7 +4,8 @@
 
     <split>-*.tfrecord, <split>.manifest.json   (signx_jax.data.shards.write_split)
     vocab.json                                  gloss vocabulary of the train split
-    skipped.json                                every skipped record + reason, warnings
+    skipped.json                                every skipped record + reason, warnings,
+                                                converted records with a warning + reason
 
 The number of frames T of a clip comes from its pose files if any, else its
 frames folder, else its video (OpenCV); a ``frame_range`` then cuts the clip
@@ -70,6 +71,8 @@ def video_rgb(path: Path, start: int, end: int, size: int) -> np.ndarray:
     """uint8 [end - start, size, size, 3] from a video file."""
     cv2 = _cv2()
     cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise ConversionError(f"{path}: OpenCV cannot open this video")
     frames, i = [], 0
     while i < end and cap.grab():
         if i >= start:
@@ -217,13 +220,16 @@ def convert(
     report = Report(dataset=dataset)
     by_split = list_dataset(dataset, root, report, num_classes=num_classes)
     out.mkdir(parents=True, exist_ok=True)
-    written: dict[str, list[str]] = {}
+    written: dict[str, list[tuple[str, str]]] = {}  # split -> [(clip_id, gloss)]
+    where: dict[tuple[str, str], str] = {}  # (split, clip_id) -> file:line
     for split, sources in by_split.items():
-        kept: list[str] = []
+        kept: list[tuple[str, str]] = []
+        for src in sources:
+            where.setdefault((split, src.clip_id), src.where)  # later duplicates: skipped
 
         def records(sources=sources, kept=kept):
             for clip in iter_records(sources, report, poses, rgb_size, max_frames):
-                kept.append(clip["gloss"])
+                kept.append((clip["clip_id"], clip["gloss"]))
                 yield clip
 
         if not sources:
@@ -241,10 +247,22 @@ def convert(
     if not written.get("train"):
         report.write(out)
         raise ConversionError(f"{dataset}: no train clip survived; see {out / 'skipped.json'}")
-    vocab = Vocabulary.build(written["train"], min_count=1)
+    vocab = Vocabulary.build([gloss for _, gloss in written["train"]], min_count=1)
     vocab.save(str(out / "vocab.json"))
     for split in ("dev", "test"):
-        oov = [g for s in written.get(split, []) for g in s.split() if g not in vocab]
+        # Kept, not skipped: an unseen gloss is read as <unk>, which is what a
+        # fair evaluation must score; each clip is listed so it can be checked.
+        oov = []
+        for clip_id, gloss in written.get(split, []):
+            missing = [g for g in gloss.split() if g not in vocab]
+            if missing:
+                report.warn_record(
+                    clip_id,
+                    f"gloss(es) not in the train vocabulary, read as <unk>: "
+                    f"{' '.join(missing)} ({where[split, clip_id]})",
+                    split,
+                )
+            oov += missing
         if oov:
             report.warn(
                 f"{split}: {len(oov)} gloss token(s) not in the train vocabulary "

@@ -30,7 +30,27 @@ def test_phoenix2014t_to_shards(tmp_path):
     assert reasons["empty_frames-1"].startswith("zero-length clip")
     assert reasons["no_frames-1"].startswith("missing frames folder")
     assert any(r.endswith(".csv:5") for r in reasons)
-    assert any("not in the train vocabulary" in w for w in skipped["warnings"])
+    # Dev/test glosses outside the train vocabulary (tagesschau-3545, the only NORD
+    # REGEN clip, is too long, so WOLKE and NEBEL are unseen): each clip is converted
+    # and listed with its file:line and the glosses; a summary per split stays.
+    assert skipped["num_record_warnings"] == 2
+    flagged = {w["record"]: w for w in skipped["record_warnings"]}
+    for split, clip_id, glosses in [
+        ("dev", "11August_2010_Wednesday_tagesschau-2", "WOLKE"),
+        ("test", "25October_2010_Monday_tagesschau-17", "NEBEL"),
+    ]:
+        assert flagged[clip_id]["split"] == split
+        assert flagged[clip_id]["reason"] == (
+            f"gloss(es) not in the train vocabulary, read as <unk>: {glosses} "
+            f"({exp['csv'][split]}:2)"
+        )
+        assert clip_id not in reasons
+        assert shards.open_split(str(out), split)[0]["clip_id"] == clip_id
+    assert skipped["warnings"] == [
+        "dev: 1 gloss token(s) not in the train vocabulary (1 types, e.g. ['WOLKE'])",
+        "test: 1 gloss token(s) not in the train vocabulary (1 types, e.g. ['NEBEL'])",
+    ]
+    assert "converted 2 record(s) with a warning" in report.summary()
 
     vocab = vocab_mod.Vocabulary.load(str(out / "vocab.json"))
     assert "REGEN" in vocab and "NEBEL" not in vocab  # NEBEL only occurs in test

@@ -2,7 +2,8 @@
 the file (and line), or a skip entry naming file:line / the record and why.
 
 At least ten malformed inputs per converter; tests/data_pipelines/ covers the
-happy paths and a few of these.
+happy paths and a few of these. At the end, unreadable media end to end: a damaged
+frame image or video skips its clip (file + reason in skipped.json), the rest convert.
 """
 
 from __future__ import annotations
@@ -191,3 +192,134 @@ def test_asllrp_no_xml_and_bad_split_file(tmp_path):
     (tmp_path / "a.xml").write_text(_dai(_utt()))
     (tmp_path / "splits.txt").write_text("name|split\na-1|validation\n")
     _check(asllrp.list_clips, tmp_path, ("skip", r"splits\.txt:2: unknown split 'validation'"))
+
+
+# -- Unreadable frames and videos (end to end: convert -> skipped.json) --------------------
+#
+# Frames and videos are decoded only when the converter reads RGB (--rgb_size), so these
+# convert with rgb_size; the damaged clip is skipped with the file and why, the others
+# convert, and nothing but the report comes out.
+
+
+def _png_chunk_length_too_small(data: bytes) -> bytes:
+    """IDAT length 8 bytes short: PIL reads the next chunk header from the pixel data
+    and raises SyntaxError ('broken PNG file'), not OSError."""
+    assert data[37:41] == b"IDAT", data[:41]
+    length = int.from_bytes(data[33:37], "big")
+    return data[:33] + (length - 8).to_bytes(4, "big") + data[37:]
+
+
+IMAGE_DAMAGE = {
+    "truncated": lambda data: data[: len(data) // 2],
+    "garbage": lambda data: b"\x89PNG\r\n\x1a\n" + bytes(range(7, 250, 3)),
+    "empty_file": lambda data: b"",
+    "text_file": lambda data: b"this is not an image\n",
+}
+
+
+def _convert_and_read(dataset: str, src: Path, out: Path) -> tuple[dict, dict]:
+    """convert() with RGB; returns (skipped.json, record -> skip entry)."""
+    from data_pipelines.datasets.convert import convert
+
+    report = convert(dataset, src, out, rgb_size=4)
+    payload = json.loads((out / "skipped.json").read_text())
+    assert payload["written"] == report.written
+    return payload, {s["record"]: s for s in payload["skipped"]}
+
+
+def _converted_ids(out: Path, split: str) -> list[str]:
+    shards = pytest.importorskip("signx_jax.data.shards")
+    source = shards.open_split(str(out), split)
+    return [source[i]["clip_id"] for i in range(len(source))]
+
+
+# dataset -> (fixture writer, damaged clip, its split, frame file under exp["frames"],
+#            where the clip is annotated, written counts, train clips converted)
+FRAME_CASES = {
+    "phoenix2014t": (
+        "write_phoenix2014t",
+        "01April_2010_Thursday_heute-6694",
+        "train",
+        "train/01April_2010_Thursday_heute-6694/images0003.png",
+        r"train\.corpus\.csv:2",
+        {"train": 2, "dev": 1, "test": 1},
+        ["01April_2010_Thursday_tagesschau-4334", "05May_2011_Thursday_tagesschau-3545"],
+    ),
+    "csl_daily": (
+        "write_csl_daily",
+        "S000003_P0003_T00",  # the only dev clip
+        "dev",
+        "S000003_P0003_T00/000002.jpg",
+        r"video_map\.txt:5",
+        {"train": 3, "dev": 0, "test": 1},
+        ["S000000_P0000_T00", "S000001_P0001_T00", "S000002_P0002_T00"],
+    ),
+}
+FRAME_PARAMS = [
+    pytest.param(dataset, damage, id=f"{dataset}-{name}")
+    for dataset in FRAME_CASES
+    for name, damage in [*IMAGE_DAMAGE.items(), ("png_chunk_length", _png_chunk_length_too_small)]
+    if name != "png_chunk_length" or dataset == "phoenix2014t"
+]
+
+
+@pytest.mark.parametrize("dataset, damage", FRAME_PARAMS)
+def test_unreadable_frame_is_skipped(tmp_path, dataset, damage):
+    """A damaged .png (PHOENIX-2014-T) / .jpg (CSL-Daily) in a frames folder."""
+    from tests.data_pipelines import fixtures as F
+
+    writer, bad_clip, split, frame, where, written, train_ids = FRAME_CASES[dataset]
+    exp = getattr(F, writer)(tmp_path / "src")
+    frame = exp["frames"] / frame
+    frame.write_bytes(damage(frame.read_bytes()))
+    payload, skipped = _convert_and_read(dataset, tmp_path / "src", tmp_path / "out")
+    entry = skipped[bad_clip]
+    assert entry["split"] == split
+    pattern = re.escape(str(frame)) + r": unreadable image \(.+\) \(.*" + where + r"\)"
+    assert re.fullmatch(pattern, entry["reason"]), entry
+    assert payload["written"] == written
+    assert _converted_ids(tmp_path / "out", "train") == train_ids
+
+
+def test_wlasl_unreadable_videos(tmp_path):
+    """Clips with only a video: garbage bytes, a truncated mp4 (no moov atom), an
+    empty file, and one intact mp4 that must convert from the video."""
+    cv2 = pytest.importorskip("cv2")
+    import numpy as np
+
+    from tests.data_pipelines import fixtures as F
+
+    src = tmp_path / "src"
+    F.write_wlasl(src)
+    videos = src / "videos"
+    videos.mkdir()
+    good = videos / "69241.mp4"
+    writer = cv2.VideoWriter(str(good), cv2.VideoWriter_fourcc(*"mp4v"), 25, (8, 8))
+    assert writer.isOpened()
+    for i in range(10):
+        writer.write(np.full((8, 8, 3), 20 * i, np.uint8))
+    writer.release()
+    bad = {  # video_id -> (bytes, where in the json)
+        "07069": (b"\x00\x00\x00\x18ftypmp42" + b"junk" * 64, r"json\[0\]\.instances\[1\]"),
+        "07068": (good.read_bytes()[: good.stat().st_size // 2], r"json\[0\]\.instances\[2\]"),
+        "65540": (b"", r"json\[1\]\.instances\[1\]"),
+    }
+    for video_id, (data, _) in bad.items():
+        (videos / f"{video_id}.mp4").write_bytes(data)
+    for video_id in [*bad, "69241"]:  # no frames folder: the video is the only media
+        for p in (src / "frames" / video_id).iterdir():
+            p.unlink()
+        (src / "frames" / video_id).rmdir()
+    payload, skipped = _convert_and_read("wlasl", src, tmp_path / "out")
+    for video_id, (_, where) in bad.items():
+        video = re.escape(str(videos / f"{video_id}.mp4"))
+        assert re.fullmatch(
+            video + r": OpenCV cannot open this video \(.*" + where + r"\)",
+            skipped[video_id]["reason"],
+        ), skipped[video_id]
+    assert payload["written"] == {"train": 2, "dev": 0, "test": 0}
+    shards = pytest.importorskip("signx_jax.data.shards")
+    source = shards.open_split(str(tmp_path / "out"), "train")
+    recs = {source[i]["clip_id"]: source[i] for i in range(len(source))}
+    assert set(recs) == {"69241", "65539"}
+    assert recs["69241"]["rgb"].shape == (10, 4, 4, 3)  # read from the intact mp4
