@@ -10,10 +10,11 @@ sharded over ``fsdp`` (ZeRO-3) so that they stop dominating HBM, and the 1B
 rung adds 2-way tensor parallelism.
 
 Check a rung before paying for it (per-chip memory estimate, then the
-compiled step's memory, FLOPs and estimated MFU; needs libtpu)::
+compiled step's memory, FLOPs and estimated MFU; needs libtpu, which
+``bash launch/local.sh test`` puts in ``<venv>/.libtpu``)::
 
     python -m signx_jax.aot --stage cslr --size ladder3
-    python -m signx_jax.aot --all
+    python -m signx_jax.aot --all     # table: signx_jax/benchmarks/results/aot_all.md
 
 Train it (``arg`` is ``stage,rung``)::
 

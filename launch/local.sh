@@ -4,6 +4,9 @@
 #   bash launch/local.sh test [pytest args ...]    the whole test suite
 # Each creates (or reuses) ./.venv and installs requirements.txt into it first;
 # a stamp of the requirements' hash skips the install when nothing changed.
+# `test` also puts launch/requirements-tpu.txt (libtpu, the TPU compiler) into
+# $VENV/.libtpu with `pip --target`: not importable, so JAX stays CPU-only, but
+# signx_jax/aot.py finds it there and the AOT test compiles for a TPU slice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${SIGNX_VENV:-.venv}"
@@ -25,6 +28,23 @@ setup_venv() {
   fi
 }
 
+setup_libtpu() {
+  local dir="$VENV/.libtpu"
+  local stamp="$dir/.signx-requirements-tpu"
+  local want
+  want="$(sha256sum launch/requirements-tpu.txt | cut -d' ' -f1)"
+  if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+    echo "[signx] installing launch/requirements-tpu.txt into $dir (TPU compiler for the AOT test)"
+    rm -rf "$dir"
+    if "$VENV/bin/python" -m pip install --quiet --target "$dir" -r launch/requirements-tpu.txt; then
+      echo "$want" > "$stamp"
+    else
+      rm -rf "$dir"
+      echo "[signx] libtpu could not be installed; the AOT compile tests will skip"
+    fi
+  fi
+}
+
 cmd="${1:-}"
 shift || true
 case "$cmd" in
@@ -40,6 +60,7 @@ case "$cmd" in
       "$VENV/bin/python" -m data_pipelines.extract --setup \
         || echo "[signx] MediaPipe environment could not be created; extraction tests will skip"
     fi
+    setup_libtpu
     # Two workers for the two cores; each test file owns its devices and temp dirs.
     exec "$VENV/bin/python" -m pytest -q -n "${SIGNX_TEST_WORKERS:-2}" --dist loadfile tests "$@"
     ;;
