@@ -52,17 +52,26 @@ from signx_jax.train.fit import fit, released_params
 from signx_jax.train.isolated import IsolatedTask, evaluate_splits
 from signx_jax.train.loop import Trainer
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Stage config file[:size].")
-_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, logs).")
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "cache", "evaluate"], "What to do.")
-_ROUTE = flags.DEFINE_enum("route", "video", ["pose", "video"], "Latent cache route.")
-_LATENT_DIR = flags.DEFINE_string("latent_dir", None, "Output of --mode cache.")
-_SPLITS = flags.DEFINE_list("splits", ["dev", "test"], "--mode evaluate: splits to score.")
-_STEP = flags.DEFINE_integer(
-    "step",
-    None,
-    "--mode evaluate: score this checkpoint step instead of the released best-k average.",
-)
+_CONFIG = _WORKDIR = _MODE = _ROUTE = _LATENT_DIR = _SPLITS = _STEP = None
+
+
+def _define_flags() -> None:
+    """The CLI's flags, defined only when run as a program: importing this
+    module (tests, notebooks) must not claim absl's global flag names."""
+    global _CONFIG, _WORKDIR, _MODE, _ROUTE, _LATENT_DIR, _SPLITS, _STEP
+    _CONFIG = config_flags.DEFINE_config_file("config", None, "Stage config file[:size].")
+    _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, logs).")
+    _MODE = flags.DEFINE_enum("mode", "train", ["train", "cache", "evaluate"], "What to do.")
+    _ROUTE = flags.DEFINE_enum("route", "video", ["pose", "video"], "Latent cache route.")
+    _LATENT_DIR = flags.DEFINE_string("latent_dir", None, "Output of --mode cache.")
+    _SPLITS = flags.DEFINE_list("splits", ["dev", "test"], "--mode evaluate: splits to score.")
+    _STEP = flags.DEFINE_integer(
+        "step",
+        None,
+        "--mode evaluate: score this checkpoint step instead of the released best-k average.",
+    )
+
+
 log = logging.getLogger("signx.train")
 
 
@@ -209,4 +218,5 @@ def _evaluate(cfg, task, vocab, workdir: str) -> None:
 
 
 if __name__ == "__main__":
+    _define_flags()
     app.run(main)
