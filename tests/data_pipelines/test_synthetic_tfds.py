@@ -19,7 +19,12 @@ def test_builder_prepares_array_record_matching_the_generator(tmp_path):
     )
     builder.download_and_prepare()
     assert builder.info.splits["train"].num_examples == 2
-    source = builder.as_data_source(split="train")
+    # Random access for Grain through the public entry point, as users call it.
+    source = tfds.data_source(
+        "signx_synthetic", split="train", data_dir=str(tmp_path), download=False,
+        builder_kwargs={"config": config, "file_format": "array_record"},
+    )  # fmt: skip
+    assert len(source) == 2
     example = source[0]
     clip = next(corpus.generate_split(config.generator_config(), "train"))
     for name in schema.STREAM_NAMES:
