@@ -10,6 +10,11 @@ Fields every stage has:
   mesh.*   (data, fsdp, tensor) device counts; -1 = the rest
   loss.*   stage-specific weights
 Override anything from the command line: ``--config.train.total_steps=100``.
+
+The config files' arg is ``size[,ablation...]`` (configs/models.py, parse_model_arg):
+``configs/phoenix2014t_cslr.py:base,vac_baseline`` (a CSLR variant) or
+``configs/phoenix2014t_pose2gloss.py:base,no_sapiens`` (stage 1 without a stream; the
+stage-2 config of that run takes the same ablation for its frozen stage 1).
 """
 
 from __future__ import annotations
@@ -27,6 +32,13 @@ def train_config(
 ) -> ml_collections.ConfigDict:
     if stage not in STAGES:
         raise ValueError(f"configs/common.py: unknown stage {stage!r}; expected one of {STAGES}")
+    size, arg_variant, dropped = models.parse_model_arg(size)
+    if (arg_variant and stage != "cslr") or (dropped and stage == "cslr"):
+        raise ValueError(
+            f"configs/common.py: {stage} takes no {arg_variant or dropped} ablation (CSLR "
+            "variants are stage 3's; stream ablations act on stage 1, stage 3 reads its latents)"
+        )
+    variant = arg_variant or variant
     c = ml_collections.ConfigDict()
     c.seed = 0
     c.stage = stage
@@ -56,10 +68,10 @@ def train_config(
     c.data.colour_jitter = 0.0
 
     if stage == "pose2gloss":
-        c.model = models.pose2gloss_config(size)
+        c.model = models.pose2gloss_config(size, dropped)
     elif stage == "video2pose":
         c.model = models.video2pose_config(size)
-        c.stage1_model = models.pose2gloss_config(size)
+        c.stage1_model = models.pose2gloss_config(size, dropped)
         c.stage1_workdir = ""  # where stage 1 was trained (its released params)
     else:
         c.model = models.cslr_config(size, variant)

@@ -11,7 +11,7 @@ Every dimension of ``signx_jax.models`` lives here and nowhere else.
 the scaling ladder (about 1M to 1B parameters for stages 1 and 3; see
 ``LADDER``). Print a table with::
 
-    python -m signx_jax.models.summary --stage all --size base
+    python -m signx_jax.models summary --stage all --size base
 
 Where the paper is silent the choice is ours and marked ``# ours``.
 """
@@ -24,12 +24,14 @@ from signx_jax.schema import STREAM_NAMES
 
 SIZES = ("tiny", "small", "base")
 CSLR_VARIANTS = ("signx", "vac_baseline", "no_transformer", "single_scale_conv", "no_pruning")
+# Per-stream ablations (paper Figure 4 / Table 9): stage 1 without one or more streams.
+STREAM_ABLATIONS = tuple(f"no_{name}" for name in STREAM_NAMES)
 
 # Scaling ladder: one width/depth setting per rung, shared by the fusion
 # encoder (stage 1) and the CSLR stage (stage 3) so that a rung's latent dim
 # matches across stages. Parameter counts (vocab 1124), CSLR / Pose2Gloss:
 # 1.1M/0.5M, 4.0M/2.5M, 18M/16M, 83M/94M, 328M/493M, 944M/864M;
-# ``python -m signx_jax.models.summary --size ladderN`` prints them.
+# ``python -m signx_jax.models summary --size ladderN`` prints them.
 LADDER: dict[str, dict[str, int]] = {
     # latent: z dim; hidden: stream/fusion width; layers: ViT = enc = dec depth;
     # width: transformer width; temporal: conv/BiLSTM width.
@@ -47,6 +49,24 @@ def _check_size(size: str) -> None:
         raise ValueError(f"configs/models.py: unknown size {size!r}; use {SIZES} or {list(LADDER)}")
 
 
+def parse_model_arg(arg: str) -> tuple[str, str | None, tuple[str, ...]]:
+    """``size[,ablation...]`` -> (size, CSLR variant or None, dropped streams).
+
+    An ablation is a CSLR variant (``base,vac_baseline``) or ``no_<stream>``
+    (``base,no_sapiens,no_primedepth``); the stage configs take this as their arg.
+    """
+    size, *names = (part.strip() for part in arg.split(","))
+    variants = [n for n in names if n in CSLR_VARIANTS]
+    dropped = tuple(n.removeprefix("no_") for n in names if n in STREAM_ABLATIONS)
+    unknown = [n for n in names if n not in CSLR_VARIANTS and n not in STREAM_ABLATIONS]
+    if unknown or len(variants) > 1:
+        raise ValueError(
+            f"configs/models.py: bad ablations {names} in {arg!r}; use at most one of "
+            f"{CSLR_VARIANTS} and any of {STREAM_ABLATIONS}"
+        )
+    return size, (variants[0] if variants else None), dropped
+
+
 def _common(cfg: ml_collections.ConfigDict, size: str) -> None:
     cfg.size = size
     cfg.dtype = "float32"  # compute dtype; "bfloat16" on accelerators
@@ -55,12 +75,22 @@ def _common(cfg: ml_collections.ConfigDict, size: str) -> None:
     cfg.summary_vocab_size = 1124  # vocab used by the summary table (PHOENIX-2014T glosses)
 
 
-def pose2gloss_config(size: str = "tiny") -> ml_collections.ConfigDict:
-    """Stage 1: per-stream MLP encoders, stream attention, PadMatch, ViT, CodeBook decoder."""
+def pose2gloss_config(
+    size: str = "tiny", drop_streams: tuple[str, ...] = ()
+) -> ml_collections.ConfigDict:
+    """Stage 1: per-stream MLP encoders, stream attention, PadMatch, ViT, CodeBook decoder.
+
+    ``drop_streams``: streams the model ignores (Fig. 4 / Table 9 ablations).
+    """
     _check_size(size)
+    unknown = set(drop_streams) - set(STREAM_NAMES)
+    if unknown or set(drop_streams) == set(STREAM_NAMES):
+        raise ValueError(
+            f"configs/models.py: cannot drop streams {drop_streams}; drop some of {STREAM_NAMES}"
+        )
     cfg = ml_collections.ConfigDict()
     _common(cfg, size)
-    cfg.streams = tuple(STREAM_NAMES)  # enabled streams (Fig. 4 / Table 9 ablations)
+    cfg.streams = tuple(n for n in STREAM_NAMES if n not in drop_streams)  # enabled streams
     table = {
         #        d_h fus_h latent vit_L vit_h vit_mlp dec_W dec_L dec_h dec_mlp
         "tiny": (32, 2, 64, 2, 2, 128, 32, 2, 2, 64),
@@ -224,9 +254,17 @@ def cslr_config(size: str = "tiny", variant: str = "signx") -> ml_collections.Co
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    """``stage,size[,variant]``, e.g. ``cslr,base,vac_baseline`` (default ``cslr,tiny``)."""
-    parts = (arg or "cslr,tiny").split(",")
-    stage, size = parts[0], parts[1] if len(parts) > 1 else "tiny"
-    if stage == "cslr":
-        return cslr_config(size, *parts[2:3])
-    return {"pose2gloss": pose2gloss_config, "video2pose": video2pose_config}[stage](size)
+    """``stage,size[,ablation...]``, e.g. ``cslr,base,vac_baseline`` or
+    ``pose2gloss,base,no_sapiens`` (default ``cslr,tiny``)."""
+    stage, _, rest = (arg or "cslr,tiny").partition(",")
+    size, variant, dropped = parse_model_arg(rest or "tiny")
+    if stage == "cslr" and not dropped:
+        return cslr_config(size, variant or "signx")
+    if stage == "pose2gloss" and variant is None:
+        return pose2gloss_config(size, dropped)
+    if stage == "video2pose" and variant is None and not dropped:
+        return video2pose_config(size)
+    raise ValueError(
+        f"configs/models.py: {arg!r}: unknown stage, or an ablation the stage does not take "
+        "(CSLR variants: cslr; no_<stream>: pose2gloss)"
+    )

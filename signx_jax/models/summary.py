@@ -1,7 +1,12 @@
 """Parameter counts and FLOPs per example for the three stages (SPEC section 8).
 
-    python -m signx_jax.models.summary --stage all --size base
-    python -m signx_jax.models.summary --stage cslr --size ladder3 --variant vac_baseline
+    python -m signx_jax.models summary --stage all --size base
+    python -m signx_jax.models summary --stage cslr --size ladder3 --variant vac_baseline
+    python -m signx_jax.models summary --config configs/phoenix2014t_cslr.py:base,no_pruning
+
+(``python -m signx_jax.models.summary ...`` is the same.) ``--config`` takes a
+stage config file (``path[:arg]``, as ``signx_jax.train.main`` does) and tabulates
+its ``model``.
 
 Models are built with ``nnx.eval_shape`` (no memory for the weights); FLOPs
 come from XLA's cost analysis of each part's jitted forward, lowered on
@@ -15,6 +20,7 @@ added by hand (``_lstm_loop_flops``) to its row and to the total.
 from __future__ import annotations
 
 import argparse
+import runpy
 from collections.abc import Callable
 from typing import Any
 
@@ -132,20 +138,31 @@ def _cslr_rows(cfg: Any, vocab: int, t: int, n_tok: int) -> tuple[nnx.Module, li
     return model, rows
 
 
+def load_config(spec: str) -> Any:
+    """``path/to/config.py[:arg]`` -> its ``get_config(arg)`` (``get_config()`` without arg)."""
+    path, sep, arg = spec.partition(":")
+    get_config = runpy.run_path(path)["get_config"]
+    return get_config(arg) if sep else get_config()
+
+
 def stage_table(
-    stage: str, size: str, *, variant: str = "signx", frames: int = 64, tokens: int = 16,
-    vocab: int | None = None,
+    stage: str, size: str = "base", *, variant: str = "signx", frames: int = 64,
+    tokens: int = 16, vocab: int | None = None, cfg: Any = None,
 ) -> list[tuple[str, int, float]]:  # fmt: skip
-    """[(part, params, FLOPs per example)] for one stage; absent parts are skipped."""
+    """[(part, params, FLOPs per example)] for one stage; absent parts are skipped.
+
+    The model is the ``size`` / ``variant`` preset of configs/models.py, or ``cfg``
+    (a stage's model config, e.g. a training config's ``model``) when given.
+    """
     loop_flops = 0.0
     if stage == "pose2gloss":
-        cfg = model_configs.pose2gloss_config(size)
+        cfg = cfg or model_configs.pose2gloss_config(size)
         model, rows = _pose2gloss_rows(cfg, vocab or cfg.summary_vocab_size, frames, tokens)
     elif stage == "video2pose":
-        cfg = model_configs.video2pose_config(size)
+        cfg = cfg or model_configs.video2pose_config(size)
         model, rows = _video2pose_rows(cfg, min(frames, 16))
     elif stage == "cslr":
-        cfg = model_configs.cslr_config(size, variant)
+        cfg = cfg or model_configs.cslr_config(size, variant)
         model, rows = _cslr_rows(cfg, vocab or cfg.summary_vocab_size, frames, tokens)
         loop_flops = _lstm_loop_flops(cfg, int(model.output_lengths(jnp.array([frames]))[0]))
     else:
@@ -165,8 +182,8 @@ def stage_table(
     return out
 
 
-def format_table(stage: str, size: str, rows: list[tuple[str, int, float]]) -> str:
-    lines = [f"== {stage} ({size}) ==", f"{'part':<42}{'params':>16}{'GFLOPs/example':>18}"]
+def format_table(stage: str, label: str, rows: list[tuple[str, int, float]]) -> str:
+    lines = [f"== {stage} ({label}) ==", f"{'part':<42}{'params':>16}{'GFLOPs/example':>18}"]
     for name, params, flops in rows:
         gflops = "-" if np.isnan(flops) else f"{flops / 1e9:.3f}"
         lines.append(f"{name:<42}{params:>16,}{gflops:>18}")
@@ -174,7 +191,10 @@ def format_table(stage: str, size: str, rows: list[tuple[str, int, float]]) -> s
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m signx_jax.models summary", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--config", help="stage config file[:arg]; replaces --stage/--size")
     parser.add_argument("--stage", default="all", choices=(*STAGES, "all"))
     parser.add_argument("--size", default="base")
     parser.add_argument("--variant", default="signx", choices=model_configs.CSLR_VARIANTS)
@@ -182,11 +202,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tokens", type=int, default=16)
     parser.add_argument("--vocab", type=int, default=None)
     args = parser.parse_args(argv)
+    sizes = dict(frames=args.frames, tokens=args.tokens, vocab=args.vocab)
+    if args.config:
+        cfg = load_config(args.config)
+        rows = stage_table(cfg.stage, cfg=cfg.model, **sizes)
+        print(format_table(cfg.stage, args.config, rows), end="\n\n")
+        return
     for stage in STAGES if args.stage == "all" else (args.stage,):
-        rows = stage_table(
-            stage, args.size, variant=args.variant, frames=args.frames, tokens=args.tokens,
-            vocab=args.vocab,
-        )  # fmt: skip
+        rows = stage_table(stage, args.size, variant=args.variant, **sizes)
         print(format_table(stage, args.size, rows), end="\n\n")
 
 

@@ -15,6 +15,7 @@ from configs.models import CSLR_VARIANTS, cslr_config
 from signx_jax.models.cslr import CSLR, IsolatedHead
 from signx_jax.models.summary import count_params
 from signx_jax.schema import BLANK_ID, BOS_ID, PAD_ID
+from tests.models import hand_counts
 
 V = 12
 
@@ -222,39 +223,16 @@ def test_isolated_head_pools_valid_frames_only():
     np.testing.assert_allclose(run(head, moved, mask), logits, atol=1e-5)
 
 
-def _encoder_layer(w, f):
-    return 4 * (w * w + w) + 2 * 2 * w + (w * f + f) + (f * w + w)
-
-
-def _decoder_layer(w, f, kv):
-    attn = 4 * (w * w + w)
-    cross = 2 * (w * w + w) + 2 * (kv * w + w)
-    return attn + cross + 3 * 2 * w + (w * f + f) + (f * w + w)
-
-
 def test_base_parameter_count_by_hand():
-    """Paper/SPEC dims: latent 2048, 3 x 512 conv branches -> 1024, BiLSTM 2 x 512 per
-    direction, width 256, 6 + 6 layers, FFN 4096, student 1024, ResNet-34 teacher."""
+    """Paper/SPEC dims (tests/models/hand_counts.py), part by part and in total."""
     vocab = 1124
     model = nnx.eval_shape(lambda: CSLR(cslr_config("base"), vocab, rngs=nnx.Rngs(0)))
-    d, c, tw, h, w, f = 2048, 512, 1024, 512, 256, 4096
-    compiler = 2 * d
-    conv = sum(k * d * c + 2 * c + k * c * c + 2 * c for k in (3, 5, 7)) + 3 * c * tw + tw
-    lstm = 2 * (tw * 4 * h + 4 * h + h * 4 * h) + 2 * (2 * h * 4 * h + 4 * h + h * 4 * h)
-    enc = (2 * h * w + w) + 6 * _encoder_layer(w, f) + 2 * w
-    ctc = w * vocab + vocab
-    dec = vocab * w + 6 * _decoder_layer(w, f, w) + 2 * w + (w * vocab + vocab)
-    student = (d * 1024 + 1024) + (1024 * vocab + vocab)
-    teacher, in_ch = 7 * d * 64 + 2 * 64, 64
-    for n, ch in zip((3, 4, 6, 3), (64, 128, 256, 512), strict=True):
-        for _ in range(n):
-            teacher += 3 * in_ch * ch + 3 * ch * ch + 4 * ch
-            teacher += (in_ch * ch + 2 * ch) if in_ch != ch else 0
-            in_ch = ch
-    teacher += 512 * vocab + vocab
-    assert count_params(model.conv) == conv
-    assert count_params(model.bilstm) == lstm
-    assert count_params(model.encoder) + count_params(model.enc_proj) == enc
-    assert count_params(model.decoder) == dec
-    assert count_params(model.teacher) == teacher
-    assert count_params(model) == compiler + conv + lstm + enc + ctc + dec + student + teacher
+    hand = hand_counts.cslr_base(vocab)
+    assert count_params(model.compiler) == hand["compiler"]
+    assert count_params(model.conv) == hand["conv"]
+    assert count_params(model.bilstm) == hand["lstm"]
+    assert count_params(model.encoder) + count_params(model.enc_proj) == hand["encoder"]
+    assert count_params(model.decoder) == hand["decoder"]
+    assert count_params(model.teacher) == hand["teacher"]
+    assert count_params(model.student) == hand["student"]
+    assert count_params(model) == hand["total"]

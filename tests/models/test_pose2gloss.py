@@ -9,6 +9,7 @@ from configs.models import pose2gloss_config
 from signx_jax.models.pose2gloss import Pose2Gloss
 from signx_jax.models.summary import count_params
 from signx_jax.schema import BOS_ID, POSE_DIM, STREAMS, stream_offsets
+from tests.models import hand_counts
 
 V = 15
 
@@ -96,12 +97,11 @@ def test_decode_step_and_gradients():
         np.testing.assert_allclose(out, logits[:, i], atol=1e-4)
 
 
-def test_base_fusion_encoder_parameter_count_by_hand():
-    """d_h 512, 8 fusion heads, PadMatch 5 x 512 -> 2048, 6 pre-LN ViT layers (FFN 4096)."""
+def test_base_parameter_count_by_hand():
+    """SPEC dims (tests/models/hand_counts.py): fusion, ViT, CodeBook decoder and in total."""
     model = nnx.eval_shape(lambda: Pose2Gloss(pose2gloss_config("base"), 1124, rngs=nnx.Rngs(0)))
-    d_h, dz, f = 512, 2048, 4096
-    encoders = sum(dim * d_h + d_h + d_h * d_h + d_h + 2 * d_h for _, dim in STREAMS)
-    fusion = encoders + 5 * d_h + 2 * d_h + 4 * (d_h * d_h + d_h) + (5 * d_h * dz + dz)
-    vit = 6 * (4 * (dz * dz + dz) + 4 * dz + dz * f + f + f * dz + dz) + 2 * dz
-    assert count_params(model.fusion) == fusion
-    assert count_params(model.vit) == vit
+    hand = hand_counts.pose2gloss_base(1124)
+    assert count_params(model.fusion) == hand["fusion"]
+    assert count_params(model.vit) == hand["vit"]
+    assert count_params(model.decoder) == hand["decoder"]
+    assert count_params(model) == hand["total"]

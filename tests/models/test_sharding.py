@@ -1,4 +1,5 @@
-"""Rule table, mesh validation, and 8-device == 1-device for a sharded CSLR train-mode forward."""
+"""Rule table, mesh validation, logical axes on every parameter, and 8 devices == 1 device
+for the sharded stages (CSLR in train mode, Pose2Gloss, Video2Pose, video -> z_latent)."""
 
 import jax
 import jax.numpy as jnp
@@ -7,10 +8,12 @@ import pytest
 from flax import nnx
 from jax.sharding import PartitionSpec as P
 
-from configs.models import cslr_config
+from configs.models import cslr_config, pose2gloss_config, video2pose_config
 from signx_jax import sharding
 from signx_jax.models.cslr import CSLR, IsolatedHead
-from signx_jax.schema import BOS_ID
+from signx_jax.models.pose2gloss import Pose2Gloss
+from signx_jax.models.video2pose import Video2Pose, video_to_latent
+from signx_jax.schema import BOS_ID, POSE_DIM, STREAMS
 
 
 def test_make_mesh_validates_device_count():
@@ -37,8 +40,24 @@ def test_logical_to_spec_rules():
         sharding.logical_to_spec(("nonsense",), mesh)
 
 
-def test_every_param_has_logical_axes():
-    model = nnx.eval_shape(lambda: CSLR(cslr_config("tiny"), 12, rngs=nnx.Rngs(0)))
+def _video2pose_with_stem():
+    cfg = video2pose_config("tiny")
+    cfg.stem_channels = (8, 16)
+    return Video2Pose(cfg, rngs=nnx.Rngs(0))
+
+
+_MODELS = {
+    "pose2gloss": lambda: Pose2Gloss(pose2gloss_config("tiny"), 12, rngs=nnx.Rngs(0)),
+    "video2pose": lambda: Video2Pose(video2pose_config("tiny"), rngs=nnx.Rngs(0)),
+    "video2pose_stem": _video2pose_with_stem,
+    "cslr": lambda: CSLR(cslr_config("tiny"), 12, rngs=nnx.Rngs(0)),
+    "isolated": lambda: IsolatedHead(cslr_config("tiny"), 8, rngs=nnx.Rngs(0)),
+}
+
+
+@pytest.mark.parametrize("name", _MODELS)
+def test_every_param_has_logical_axes(name):
+    model = nnx.eval_shape(_MODELS[name])
     flat = nnx.to_flat_state(nnx.state(model, nnx.Param))
     missing = [p for p, v in flat if not v.get_metadata().get("out_sharding")]
     assert not missing, f"params without logical axes: {missing[:5]}"
@@ -85,6 +104,41 @@ def test_sharded_train_forward_equals_single_device():
     assert len(stats_ref) > 0
     for a, b in zip(stats_ref, stats_out, strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=2e-5)
+
+
+def test_stages_1_and_2_sharded_equal_single_device():
+    """Pose2Gloss (z, CodeBook logits), Video2Pose and video -> z_latent, jitted on a
+    (data=2, fsdp=2, tensor=2) mesh with params placed by the rule table."""
+    p2g = Pose2Gloss(pose2gloss_config("tiny"), 12, rngs=nnx.Rngs(0))
+    v2p_cfg = video2pose_config("tiny")
+    v2p = Video2Pose(v2p_cfg, rngs=nnx.Rngs(1))
+    rng = np.random.default_rng(0)
+    b, t, size = 4, 6, v2p_cfg.image_size
+    poses = jnp.asarray(rng.normal(size=(b, t, POSE_DIM)), jnp.float32)
+    presence = jnp.asarray(rng.random((b, t, len(STREAMS))) > 0.2)
+    mask = jnp.asarray(np.arange(t)[None] < np.array([6, 3, 5, 1])[:, None])
+    tokens = jnp.asarray(rng.integers(5, 12, size=(b, 4)), jnp.int32).at[:, 0].set(BOS_ID)
+    rgb = jnp.asarray(rng.integers(0, 256, size=(b, t, size, size, 3)), jnp.uint8)
+
+    @nnx.jit
+    def forward(p2g, v2p, poses, presence, mask, tokens, rgb):
+        z, logits = p2g(poses, presence, mask, tokens, deterministic=True)
+        return z, logits, v2p(rgb, mask, deterministic=True), video_to_latent(v2p, p2g, rgb, mask)
+
+    ref = forward(p2g, v2p, poses, presence, mask, tokens, rgb)
+    mesh = sharding.make_mesh(data=2, fsdp=2, tensor=2)
+    with jax.set_mesh(mesh):
+        p2g_s = sharding.shard_model(nnx.clone(p2g), mesh)
+        v2p_s = sharding.shard_model(nnx.clone(v2p), mesh)
+        assert p2g_s.vit.layers[0].mlp.fc1.kernel.get_value().sharding.spec == P("fsdp", "tensor")
+        assert v2p_s.spatial.layers[0].attn.query.kernel.get_value().sharding.spec == P(
+            "fsdp", "tensor"
+        )
+        batch = jax.device_put((poses, presence, mask, tokens, rgb), sharding.batch_sharding(mesh))
+        out = forward(p2g_s, v2p_s, *batch)
+    for a, b in zip(ref, out, strict=True):
+        assert b.sharding.mesh.devices.size == 8
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=2e-4)
 
 
 def test_tactics_replicate_and_fsdp():

@@ -53,12 +53,26 @@ def _jitted(task, model, name):
     return lambda aux, batch: jax.jit(call)(state, aux, batch)
 
 
+def _loss_and_grads(task, model, aux, batch):
+    """Jitted task.loss_fn and its gradient w.r.t. the trainable params."""
+    graphdef, params, rest = nnx.split(model, task.trainable, ...)
+
+    def loss_of(params, rest, aux, batch):
+        m = nnx.merge(graphdef, params, rest, copy=True)
+        return task.loss_fn(m, aux, batch, jnp.int32(0))
+
+    return jax.jit(jax.value_and_grad(loss_of, has_aux=True))(params, rest, aux, batch)
+
+
 def _check_loss(task, model, aux, batch):
-    loss, (metrics, aux_stats) = _jitted(task, model, "loss_fn")(aux, batch)
+    """Loss, every loss term and every gradient finite (all weights of the config on)."""
+    (loss, (metrics, aux_stats)), grads = _loss_and_grads(task, model, aux, batch)
     assert loss.shape == () and np.isfinite(float(loss)), float(loss)
     assert float(loss) > 0.0
     for name, value in metrics.items():
         assert np.all(np.isfinite(np.asarray(value))), name
+    leaves = nnx.to_flat_state(grads)
+    assert leaves and all(np.all(np.isfinite(np.asarray(g.get_value()))) for _, g in leaves)
     return metrics, aux_stats
 
 
