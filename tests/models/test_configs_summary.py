@@ -1,8 +1,10 @@
-"""configs/models.py presets and ablation args, output shapes at every size, the summary CLI."""
+"""configs/models.py presets and ablation args, output shapes at every size, mixed precision,
+the summary CLI."""
 
 import re
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import pytest
 from flax import nnx
@@ -168,3 +170,36 @@ def test_output_shapes_every_size(size):
     out = nnx.eval_shape(lambda m: m(latent, mask, None, tokens, deterministic=True), cslr)
     assert out["ctc_logits"].shape == (b, t // 4, vocab) and out["dec_logits"].shape == logits.shape
     assert out["teacher_logits"].shape == out["student_logits"].shape == (b, t, vocab)
+
+
+def test_mixed_precision_every_stage():
+    """``dtype = bfloat16``: params stay float32, each stage computes in bfloat16, and the
+    outputs the losses read (z_latent, poses, logits) are float32."""
+    b, t, vocab = 2, 8, 11
+    mask, tokens = jnp.ones((b, t), bool), jnp.zeros((b, 3), jnp.int32)
+    cfgs = {stage: mc.get_config(f"{stage},tiny") for stage in ("pose2gloss", "video2pose", "cslr")}
+    for cfg in cfgs.values():
+        cfg.dtype = "bfloat16"
+    p2g = nnx.eval_shape(lambda: Pose2Gloss(cfgs["pose2gloss"], vocab, rngs=nnx.Rngs(0)))
+    poses, presence = jnp.zeros((b, t, POSE_DIM)), jnp.ones((b, t, len(STREAM_NAMES)), bool)
+    fused = nnx.eval_shape(lambda m: m.fusion(poses, presence, deterministic=True), p2g)
+    z, p_logits = nnx.eval_shape(
+        lambda m: m(poses, presence, mask, tokens, deterministic=True), p2g
+    )
+    size = cfgs["video2pose"].image_size
+    v2p = nnx.eval_shape(lambda: Video2Pose(cfgs["video2pose"], rngs=nnx.Rngs(0)))
+    rgb = jnp.zeros((b, t, size, size, 3), jnp.uint8)
+    frames = nnx.eval_shape(lambda m: m.frame_features(rgb, deterministic=True), v2p)
+    poses_hat = nnx.eval_shape(lambda m: m(rgb, mask, deterministic=True), v2p)
+    cslr = nnx.eval_shape(lambda: CSLR(cfgs["cslr"], vocab, rngs=nnx.Rngs(0)))
+    latent, lengths = jnp.zeros(z.shape), jnp.full((b,), t)
+    conv, _ = nnx.eval_shape(
+        lambda m: m.conv(latent.astype(jnp.bfloat16), lengths, deterministic=True), cslr
+    )
+    out = nnx.eval_shape(lambda m: m(latent, mask, None, tokens, deterministic=True), cslr)
+    assert {fused.dtype, frames.dtype, conv.dtype} == {jnp.dtype(jnp.bfloat16)}
+    outputs = (z, p_logits, poses_hat, out["ctc_logits"], out["dec_logits"])
+    assert {x.dtype for x in outputs} == {jnp.dtype(jnp.float32)}
+    for model in (p2g, v2p, cslr):
+        params = jax.tree.leaves(nnx.state(model, nnx.Param))
+        assert {x.dtype for x in params} == {jnp.dtype(jnp.float32)}
