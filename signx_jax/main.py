@@ -82,7 +82,8 @@ def run_stage1(cfg, data, vocab, workdir):
 
 
 def run_stage2(cfg, data, vocab, workdir, stage1_params):
-    task = tasks.Video2PoseTask(cfg, len(vocab), stage1_params=stage1_params)
+    stats = tasks.pose_statistics(data["train"])
+    task = tasks.Video2PoseTask(cfg, len(vocab), stage1_params=stage1_params, pose_stats=stats)
     result = fit(cfg, task, train_source=data["train"], dev_source=data["dev"], vocab=vocab,
                  workdir=workdir)  # fmt: skip
     return _finished(result)

@@ -17,7 +17,7 @@ from flax import nnx
 
 from signx_jax.models import layers
 from signx_jax.models.pose2gloss import Pose2Gloss
-from signx_jax.schema import STREAMS
+from signx_jax.schema import POSE_DIM, STREAMS
 from signx_jax.sharding import constrain, param_axes
 
 
@@ -30,13 +30,19 @@ def patchify(frames: jax.Array, patch: int) -> jax.Array:
     return x.transpose(0, 1, 3, 2, 4, 5).reshape(n, (h // patch) * (w // patch), patch * patch * c)
 
 
+class PoseStatistic(nnx.Variable):
+    """Per-dimension mean or scale of the training poses: set once, never trained."""
+
+
 class Video2Pose(nnx.Module):
     """rgb [B, T, H, W, 3] -> poses_hat [B, T, 1959] (see module docstring)."""
 
     def __init__(self, cfg: Any, *, rngs: nnx.Rngs):
         self.patch, self.pool = cfg.patch_size, cfg.pool
-        if cfg.pool not in ("cls", "mean"):
-            raise ValueError(f"video2pose: pool must be 'cls' or 'mean', got {cfg.pool!r}")
+        if cfg.pool not in ("cls", "mean", "flatten"):
+            raise ValueError(
+                f"video2pose: pool must be 'cls', 'mean' or 'flatten', got {cfg.pool!r}"
+            )
         self.dtype = layers.compute_dtype(cfg)
         self.width = cfg.width
         # Temporal attention within consecutive windows of this many frames
@@ -100,9 +106,27 @@ class Video2Pose(nnx.Module):
         self.temporal = layers.TransformerEncoder(
             cfg.temporal_layers, cfg.width, cfg.heads, cfg.mlp, cfg, rngs=rngs
         )
+        # "flatten" reads the whole token map out with one linear map (ours):
+        # where each patch token sits stays explicit, as in a CNN's final
+        # dense layer; CLS and mean pooling must learn to route position.
+        if cfg.pool == "flatten":
+            self.readout = layers.dense(
+                num_patches * cfg.width, cfg.width, ("mlp", "embed"), cfg, rngs
+            )
         self.heads = nnx.List(
             [layers.dense(cfg.width, dim, ("embed", "pose"), cfg, rngs) for _, dim in STREAMS]
         )
+        # The heads predict standardized poses; these map them back (identity
+        # until ``set_pose_statistics``). Extracted poses sit at means up to
+        # ~0.6 with per-dimension sds of ~0.1: in raw units Adam's ~lr-sized
+        # steps need hundreds of steps just to reach the mean pose.
+        self.pose_mean = PoseStatistic(jnp.zeros((POSE_DIM,), jnp.float32))
+        self.pose_scale = PoseStatistic(jnp.ones((POSE_DIM,), jnp.float32))
+
+    def set_pose_statistics(self, mean, scale) -> None:
+        """Per-dimension mean and sd [1959] of the training poses (see __init__)."""
+        self.pose_mean[...] = jnp.asarray(mean, jnp.float32).reshape(POSE_DIM)
+        self.pose_scale[...] = jnp.asarray(scale, jnp.float32).reshape(POSE_DIM)
 
     def frame_features(self, rgb: jax.Array, *, deterministic: bool) -> jax.Array:
         """rgb [B, T, H, W, 3] (uint8 0..255 or float 0..1) -> v [B, T, width] (eq. 4)."""
@@ -130,7 +154,12 @@ class Video2Pose(nnx.Module):
             pos = jnp.concatenate([jnp.zeros((1, self.width)), table])
         tokens = tokens + pos.astype(self.dtype)
         tokens = self.spatial(tokens, jnp.ones(tokens.shape[:2], bool), deterministic=deterministic)
-        v = tokens[:, 0] if self.pool == "cls" else tokens[:, 1:].mean(axis=1)
+        if self.pool == "cls":
+            v = tokens[:, 0]
+        elif self.pool == "mean":
+            v = tokens[:, 1:].mean(axis=1)
+        else:
+            v = self.readout(tokens[:, 1:].reshape(n, -1))
         return constrain(v.reshape(batch, time, -1), ("batch", "length", "act_embed"))
 
     def __call__(self, rgb: jax.Array, frame_mask: jax.Array, *, deterministic: bool) -> jax.Array:
@@ -150,6 +179,7 @@ class Video2Pose(nnx.Module):
         v = self.temporal(v + pos.astype(v.dtype), mask, deterministic=deterministic)
         v = v.reshape(batch, -1, v.shape[-1])[:, :time]
         poses = jnp.concatenate([head(v) for head in self.heads], axis=-1).astype(jnp.float32)
+        poses = poses * self.pose_scale[...] + self.pose_mean[...]
         return poses * frame_mask[..., None]
 
 

@@ -144,8 +144,10 @@ def main(argv) -> None:
         stage1 = stage1_trainer(cfg, vocab)
         if _MODE.value == "cache":
             return _cache(cfg, vocab, stage1, workdir)
-        task = tasks.Video2PoseTask(cfg, len(vocab), nnx.state(stage1.model(), nnx.Param))
         train, dev = split(data_dir, cfg.data.train_split), split(data_dir, cfg.data.dev_split)
+        task = tasks.Video2PoseTask(
+            cfg, len(vocab), nnx.state(stage1.model(), nnx.Param), tasks.pose_statistics(train)
+        )
     else:
         task = stage3_task(cfg, vocab)
         latent_dir = cfg.data.latent_dir

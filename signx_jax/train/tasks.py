@@ -134,19 +134,55 @@ class Video2PoseModel(nnx.Module):
         self.pose2gloss = Pose2Gloss(cfg.stage1_model, vocab_size, rngs=rngs)
 
 
+def pose_statistics(source, max_records: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension mean and sd [1959] of the present frames of up to
+    ``max_records`` evenly spaced records of ``source`` (Video2Pose's output scale).
+
+    A dimension that never varies (or a stream never present) gets sd 1.
+    """
+    source = source.replace(decode_rgb=False) if hasattr(source, "replace") else source
+    total = np.zeros(schema.POSE_DIM)
+    square = np.zeros(schema.POSE_DIM)
+    count = np.zeros(schema.POSE_DIM)
+    offsets = list(schema.stream_offsets().values())
+    for index in np.unique(
+        np.linspace(0, len(source) - 1, min(len(source), max_records)).astype(int)
+    ):
+        record = source[int(index)]
+        if record is None:  # corrupt record skipped by the source
+            continue
+        for k, (name, (start, end)) in enumerate(zip(schema.STREAM_NAMES, offsets, strict=True)):
+            x = np.asarray(record["poses"][name], np.float64)[record["presence"][:, k]]
+            total[start:end] += x.sum(0)
+            square[start:end] += np.square(x).sum(0)
+            count[start:end] += len(x)
+    mean = total / np.maximum(count, 1)
+    var = square / np.maximum(count, 1) - np.square(mean)
+    sd = np.sqrt(np.maximum(var, 0.0))
+    return mean.astype(np.float32), np.where(sd > 1e-6, sd, 1.0).astype(np.float32)
+
+
 class Video2PoseTask:
     name = "video2pose"
     features = ("rgb", "poses")
     # Only Video2Pose trains: stage 1 has no gradient and no optimizer state.
     trainable = nnx.All(nnx.Param, nnx.PathContains("video2pose"))
 
-    def __init__(self, cfg: ml_collections.ConfigDict, vocab_size: int, stage1_params=None):
+    def __init__(
+        self, cfg: ml_collections.ConfigDict, vocab_size: int, stage1_params=None, pose_stats=None
+    ):
+        """pose_stats: (mean, sd) of the training poses (``pose_statistics``):
+        the heads then predict standardized poses. Restoring a checkpoint
+        brings back the statistics it was trained with."""
         self.cfg, self.vocab_size, self.stage1_params = cfg, vocab_size, stage1_params
+        self.pose_stats = pose_stats
 
     def build_model(self, rngs: nnx.Rngs) -> nnx.Module:
         model = Video2PoseModel(self.cfg, self.vocab_size, rngs=rngs)
         if self.stage1_params is not None:
             nnx.update(model.pose2gloss, self.stage1_params)
+        if self.pose_stats is not None:
+            model.video2pose.set_pose_statistics(*self.pose_stats)
         return model
 
     def init_aux(self):

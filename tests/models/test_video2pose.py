@@ -1,5 +1,6 @@
 """Stage 2 Video2Pose: shapes, frame mask, uint8/float input, video_to_latent."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -85,3 +86,39 @@ def test_temporal_window_equals_running_each_window_alone():
     cfg.temporal_window = 0  # whole-clip attention: frames see past the window
     full = run(Video2Pose(cfg, rngs=nnx.Rngs(0)), rgb, mask)
     assert not np.allclose(full[:, :4], whole[:, :4], atol=1e-5)
+
+
+def test_flatten_pool_reads_where_each_patch_is():
+    cfg = video2pose_config("tiny")  # 32 x 32 frames, patch 8: 16 tokens
+    cfg.pool = "flatten"
+    model = Video2Pose(cfg, rngs=nnx.Rngs(0))
+    assert model.readout.kernel.shape == (16 * cfg.width, cfg.width)
+    # Two frames whose patches are the same set in another order: a mean of
+    # patch embeddings cannot tell them apart before attention, flatten can.
+    rgb = np.zeros((1, 2, 32, 32, 3), np.uint8)
+    rgb[0, 0, :8, :8] = 255
+    rgb[0, 1, 24:, 24:] = 255
+    feats = np.asarray(model.frame_features(jnp.asarray(rgb), deterministic=True))
+    assert feats.shape == (1, 2, cfg.width)
+    assert not np.allclose(feats[0, 0], feats[0, 1], atol=1e-3)
+    cfg.pool = "max"
+    with pytest.raises(ValueError, match="pool must be"):
+        Video2Pose(cfg, rngs=nnx.Rngs(0))
+
+
+def test_pose_statistics_set_the_output_scale():
+    cfg = video2pose_config("tiny")
+    model = Video2Pose(cfg, rngs=nnx.Rngs(0))
+    rng = np.random.default_rng(3)
+    rgb = jnp.asarray(rng.integers(0, 256, (1, 3, 32, 32, 3)), jnp.uint8)
+    mask = jnp.array([[True, True, False]])
+    run = nnx.jit(lambda m, x, k: m(x, k, deterministic=True))
+    raw = np.asarray(run(model, rgb, mask))
+    mean = rng.normal(size=POSE_DIM).astype(np.float32)
+    scale = rng.uniform(0.1, 2.0, POSE_DIM).astype(np.float32)
+    model.set_pose_statistics(mean, scale)
+    out = np.asarray(run(model, rgb, mask))
+    np.testing.assert_allclose(out[0, :2], raw[0, :2] * scale + mean, rtol=1e-5, atol=1e-5)
+    assert np.abs(out[0, 2]).max() == 0.0  # padded frames stay zero
+    # Statistics are state, not parameters: the optimizer never sees them.
+    assert not jax.tree.leaves(nnx.state(model, nnx.Param).filter(nnx.PathContains("pose_mean")))

@@ -157,6 +157,26 @@ def test_colour_jitter_is_per_clip_and_seeded():
             assert any(fits), (clip, ch)
 
 
+def test_pose_statistics_use_present_frames_only():
+    clips = make_clips(4, seed=5)
+    for k, clip in enumerate(clips):  # a stream missing in some frames
+        clip["presence"][:: k + 2, 1] = False
+        clip["poses"]["mediapipe"][~clip["presence"][:, 1]] = 0.0
+    mean, sd = tasks.pose_statistics(clips)
+    assert mean.shape == sd.shape == (schema.POSE_DIM,)
+    for k, (name, (start, end)) in enumerate(schema.stream_offsets().items()):
+        frames = np.concatenate([c["poses"][name][c["presence"][:, k]] for c in clips])
+        np.testing.assert_allclose(mean[start:end], frames.mean(0), rtol=1e-4, atol=1e-5)
+        expect = frames.std(0)
+        np.testing.assert_allclose(sd[start:end], np.where(expect > 1e-6, expect, 1.0),
+                                   rtol=1e-3, atol=1e-5)  # fmt: skip
+    cfg = train_config("video2pose", "tiny")
+    task = tasks.Video2PoseTask(cfg, 9, pose_stats=(mean, sd))
+    v2p = task.build_model(nnx.Rngs(0)).video2pose
+    np.testing.assert_array_equal(np.asarray(v2p.pose_mean[...]), mean)
+    np.testing.assert_array_equal(np.asarray(v2p.pose_scale[...]), sd)
+
+
 def test_video2pose_stage1_params_are_loaded():
     clips = make_clips(1, seed=3, rgb=True)
     cfg = train_config("video2pose", "tiny")
