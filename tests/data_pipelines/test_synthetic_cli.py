@@ -3,6 +3,7 @@ byte-identical output per seed, --help."""
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -74,3 +75,21 @@ def test_cli_help():
     ).stdout  # fmt: skip
     assert "generate --out DIR" in out and "inspect --data_dir DIR" in out
     assert "--glosses" in out and "--records_per_shard" in out
+
+
+def test_cli_overrides_config_fields(tmp_path):
+    """``python -m data_pipelines.synthetic generate --config=FILE:ARG --config.x=y`` then
+    ``inspect``, as a user runs them."""
+    run = functools.partial(
+        subprocess.run, capture_output=True, text=True, check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    module = [sys.executable, "-m", "data_pipelines.synthetic"]
+    run([*module, "generate", f"--out={tmp_path}", "--config=configs/synthetic_corpus.py:tiny",
+         "--config.num_train=2", "--config.num_dev=1", "--config.num_test=1",
+         "--config.image_size=16", "--seed=3"])  # fmt: skip
+    manifest = json.loads((tmp_path / "train.manifest.json").read_text())
+    assert manifest["num_records"] == 2 and manifest["extra"]["generator"]["seed"] == 3
+    assert manifest["rgb_hw"] == [16, 16]
+    out = run([*module, "inspect", f"--data_dir={tmp_path}"]).stdout
+    assert "== train: 2 clips" in out and "== dev: 1 clips" in out and "vocabulary:" in out
