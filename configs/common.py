@@ -55,6 +55,8 @@ def train_config(
     c.data.buckets = (64, 128, 256, 512)
     c.data.max_label_len = 64  # Table 6 max length
     c.data.worker_count = 0  # Grain worker processes (0 = in process)
+    c.data.read_threads = 4  # Grain read threads per process
+    c.data.prefetch_batches = 8  # Grain read-ahead buffer
     c.data.task = "recognition"  # or "translation" (Sign2Text, stage 3)
     c.data.num_views = 10  # stage 3: deterministic latent views per clip
     c.data.skip_corrupt = False

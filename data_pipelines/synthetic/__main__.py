@@ -99,7 +99,12 @@ def inspect(data_dir: str) -> None:
         print(f"\n== {split}: {len(source)} clips, {sum(lengths)} frames, {len(glosses)} glosses")
         print("frames per clip:")
         print("\n".join(_histogram(lengths)))
-        print("clips per signer: " + ", ".join(f"{s}={n}" for s, n in sorted(signers.items())))
+        if len(signers) <= 12:
+            print("clips per signer: " + ", ".join(f"{s}={n}" for s, n in sorted(signers.items())))
+        else:
+            counts = sorted(signers.values())
+            print(f"clips per signer ({len(signers)} signers): min {counts[0]}, "
+                  f"median {counts[len(counts) // 2]}, max {counts[-1]}")  # fmt: skip
         print("top-10 glosses: " + ", ".join(f"{g}={n}" for g, n in glosses.most_common(10)))
 
 

@@ -96,6 +96,8 @@ def fit(
         features=task.features,
         max_label_len=cfg.data.max_label_len,
         worker_count=cfg.data.worker_count,
+        read_threads=cfg.data.get("read_threads", 4),
+        prefetch_batches=cfg.data.get("prefetch_batches", 8),
         target_vocab=target_vocab,
         window=cfg.data.get("train_window") or None,
     )

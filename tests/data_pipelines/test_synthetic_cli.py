@@ -46,6 +46,17 @@ def test_generate_then_inspect(tmp_path, capsys):
     assert "clips per signer: signer00=1, signer01=1, signer02=1" in out
 
 
+def test_inspect_summarises_many_signers(tmp_path, capsys):
+    cfg = get_config("tiny")
+    cfg.num_train, cfg.num_dev, cfg.num_test = 14, 1, 1
+    cfg.num_signers.train = 13  # one signer signs two clips
+    cfg.rgb = False
+    cli.generate(cfg, str(tmp_path), records_per_shard=8)
+    cli.inspect(str(tmp_path))
+    out = capsys.readouterr().out
+    assert "clips per signer (13 signers): min 1, median 1, max 2" in out
+
+
 def _split_bytes(out_dir) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(out_dir.iterdir()) if p.is_file()}
 
