@@ -1,5 +1,6 @@
 """Decoding against brute force: CTC path enumeration and exhaustive sequence search."""
 
+import collections
 import functools
 import itertools
 
@@ -11,6 +12,7 @@ import pytest
 
 from signx_jax import decoding
 from signx_jax.decoding import CTCPrefixScorer, ctc_greedy, ctc_prefix_beam_search
+from signx_jax.decoding.ctc import _top_k_symbols
 
 # Jitted once per shape: step_fn (a bound method) and the sizes are static, the
 # float options (alpha, penalties, ctc_weight) are traced.
@@ -146,6 +148,140 @@ def test_prefix_beam_ignores_padded_frames_and_full_pruning_is_no_pruning():
     )
     for a, b in zip(trunc, padded, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def prefix_beam_reference(lp, beam, blank, token_min_logp=None, beam_prune_logp=None):
+    """Textbook CTC prefix beam search over every symbol (dicts, float64): {prefix: log p}.
+
+    token_min_logp only gates new prefixes (an extension already in the beam
+    is always merged); beam_prune_logp drops beams below the best one minus it.
+    """
+    beams = {(): (0.0, -np.inf)}  # prefix -> (p_blank, p_nonblank)
+    for frame in np.asarray(lp, np.float64):
+        best = int(np.argmax(frame))
+        new = collections.defaultdict(lambda: [-np.inf, -np.inf])
+        for prefix, (p_b, p_nb) in beams.items():
+            p_tot = np.logaddexp(p_b, p_nb)
+            new[prefix][0] = np.logaddexp(new[prefix][0], p_tot + frame[blank])
+            if prefix:
+                new[prefix][1] = np.logaddexp(new[prefix][1], p_nb + frame[prefix[-1]])
+            for s in range(len(frame)):
+                ext = prefix + (s,)
+                allowed = token_min_logp is None or frame[s] >= token_min_logp or s == best
+                if s == blank or (ext not in beams and not allowed):
+                    continue
+                source = p_b if prefix and s == prefix[-1] else p_tot
+                new[ext][1] = np.logaddexp(new[ext][1], source + frame[s])
+        ranked = sorted(new.items(), key=lambda kv: -np.logaddexp(*kv[1]))[:beam]
+        top = np.logaddexp(*ranked[0][1])
+        if beam_prune_logp is not None:
+            ranked = [(k, v) for k, v in ranked if np.logaddexp(*v) >= top + beam_prune_logp]
+        beams = dict(ranked)
+    return {k: float(np.logaddexp(*v)) for k, v in beams.items() if np.isfinite(np.logaddexp(*v))}
+
+
+def assert_same_beams(tokens, lens, scores, want):
+    got = decoded(tokens, lens, scores)
+    assert set(got) == set(want)
+    for seq, s in want.items():
+        assert got[seq] == pytest.approx(s, abs=1e-4)
+    assert tuple(np.asarray(tokens[0, : lens[0]])) == max(want, key=want.get)
+
+
+def test_prefix_beam_equals_textbook_search_over_all_symbols():
+    # V = 12 > beam + 1 = 4: only the top 4 symbols of a frame are candidates
+    # for new prefixes, which must not change any beam or score.
+    lp = random_log_probs(7, (3, 8, 12), scale=1.5)
+    lengths = np.array([8, 5, 7])
+    out = ctc_prefix_beam_search(jnp.asarray(lp), jnp.asarray(lengths), beam=3, blank=11, max_len=8)
+    for b in range(3):
+        want = prefix_beam_reference(lp[b, : lengths[b]], beam=3, blank=11)
+        assert_same_beams(*(x[b] for x in out), want)
+
+
+def test_prefix_beam_candidates_are_the_frames_top_beam_plus_one_symbols():
+    # Beam 3: 4 candidate symbols per frame. Utterance 0, frame 1 ranks blank,
+    # 1 (the best beam's last symbol), 2, 3, and the survivors are "1", "1 2"
+    # and "1 3": the 4th symbol is needed. Utterance 1, frame 1 ranks symbol 1
+    # 5th, outside the candidates, yet the empty beam + 1 must still merge into
+    # the beam "1" (its probability is read from the frame).
+    probs = np.array(
+        [
+            [[0.01, 0.96, 0.012, 0.008, 0.006, 0.004], [0.3, 0.28, 0.2, 0.15, 0.05, 0.02]],
+            [[0.47, 0.47, 0.03, 0.01, 0.01, 0.01], [0.35, 0.1, 0.2, 0.15, 0.12, 0.08]],
+        ]
+    )
+    lp = np.log(probs)
+    out = ctc_prefix_beam_search(
+        jnp.asarray(lp, jnp.float32), jnp.array([2, 2]), beam=3, blank=0, max_len=2
+    )
+    for b in range(2):
+        assert_same_beams(*(x[b] for x in out), prefix_beam_reference(lp[b], 3, 0))
+    assert set(decoded(*(x[0] for x in out))) == {(1,), (1, 2), (1, 3)}
+
+
+def test_prefix_beam_token_min_logp_and_beam_prune_logp_match_textbook():
+    # Beam 5: 6 candidates per frame. Flat frames put 5 or more symbols above
+    # the threshold (all 6 candidates are searched), peaky ones at most 4 (the
+    # 5-symbol short list is searched, same result); near-uniform frames have
+    # none above it, so only their best symbol may start a prefix.
+    flat = random_log_probs(9, (3, 8, 12), scale=1.5)
+    peaky = np.asarray(jax.nn.log_softmax(flat + 6.0 * (flat == flat.max(-1, keepdims=True))))
+    uniform = random_log_probs(10, (3, 8, 12), scale=0.05)
+    above = lambda lp: (lp >= -2.3).sum(-1).max()
+    assert above(flat) >= 5 > above(peaky) and above(uniform) == 0
+    lengths = np.array([8, 6, 7])
+    changed = 0
+    for lp in (flat, peaky, uniform):
+        out = ctc_prefix_beam_search(
+            jnp.asarray(lp), jnp.asarray(lengths), beam=5, blank=0,
+            token_min_logp=-2.3, beam_prune_logp=-2.0, max_len=8,
+        )  # fmt: skip
+        for b in range(3):
+            utt = lp[b, : lengths[b]]
+            want = prefix_beam_reference(utt, 5, 0, token_min_logp=-2.3, beam_prune_logp=-2.0)
+            assert_same_beams(*(x[b] for x in out), want)
+            changed += want != prefix_beam_reference(utt, 5, 0)
+    assert changed  # the pruning really pruned something
+
+
+def test_prefix_beam_token_min_logp_keeps_every_symbol_above_it():
+    # Beam 5: 6 candidates per frame. Frame 1 has 6 symbols above the
+    # threshold, so the 5-symbol short list must not be used: "1 5" (the 6th
+    # symbol) survives next to "1", "1 2", "1 3" and "1 4".
+    frame0 = [0.012, 0.94, 0.011, 0.01, 0.009, 0.008, 0.006, 0.004]
+    frame1 = [0.22, 0.21, 0.18, 0.15, 0.12, 0.11, 0.007, 0.003]
+    lp = np.log(np.array([[frame0, frame1]]))
+    out = ctc_prefix_beam_search(
+        jnp.asarray(lp, jnp.float32), jnp.array([2]), beam=5, blank=0,
+        token_min_logp=-2.3, max_len=2,
+    )  # fmt: skip
+    assert_same_beams(*(x[0] for x in out), prefix_beam_reference(lp[0], 5, 0, token_min_logp=-2.3))
+    assert set(decoded(*(x[0] for x in out))) == {(1,), (1, 2), (1, 3), (1, 4), (1, 5)}
+
+
+def test_chunked_top_k_symbols_equal_lax_top_k():
+    # V = 1203 is not a multiple of the chunk: the last chunk is padded. One
+    # row has only 3 finite values, all in that chunk: -inf fills its top k,
+    # and padding must never be returned as a symbol.
+    x = np.array(random_log_probs(11, (2, 3, 1203)))
+    x[1, 2, :1200] = -np.inf
+    values, index = jax.jit(_top_k_symbols, static_argnums=1)(jnp.asarray(x), 5)
+    want_values, want_index = jax.lax.top_k(jnp.asarray(x), 5)
+    np.testing.assert_array_equal(values, want_values)
+    finite = np.isfinite(np.asarray(want_values))
+    np.testing.assert_array_equal(np.asarray(index)[finite], np.asarray(want_index)[finite])
+    assert np.asarray(index).max() < 1203
+
+
+def test_ctc_decoders_compile_once_per_shape_whatever_the_lengths():
+    lp = jnp.asarray(random_log_probs(12, (2, 7, 6)))
+    searches, greedys = ctc_prefix_beam_search._cache_size(), ctc_greedy._cache_size()
+    for lengths in ([7, 3], [5, 6], [1, 7]):
+        ctc_prefix_beam_search(lp, jnp.array(lengths), beam=2, blank=4, max_len=7)
+        ctc_greedy(lp, jnp.array(lengths), blank=4)
+    assert ctc_prefix_beam_search._cache_size() == searches + 1
+    assert ctc_greedy._cache_size() == greedys + 1
 
 
 def test_prefix_beam_one_equals_greedy_on_peaky_posteriors():
@@ -286,6 +422,29 @@ def test_attention_beam_equals_exhaustive_search(alpha, lp_alpha, rep):
         for seq, w in want.items():
             assert got[seq] == pytest.approx(w, abs=1e-4)
         assert tuple(np.asarray(tokens[b, 0, : lens[b, 0]])) == max(want, key=want.get)
+
+
+def test_attention_beam_stops_once_every_beam_has_ended():
+    # EOS is always e^20 times likelier than any other token: after step 0
+    # one beam has ended, after step 1 both have, so the decoder runs twice
+    # although max_len is 6.
+    vocab, eos, steps = 5, 2, []
+
+    def step_fn(state, tokens, t):
+        jax.debug.callback(lambda t: steps.append(int(t)), t)
+        logits = jnp.where(jnp.arange(vocab) == eos, 20.0, 0.0)
+        return (
+            jnp.broadcast_to(logits, (tokens.shape[0], vocab)),
+            jnp.ones((tokens.shape[0], 3)) / 3,
+            state,
+        )
+
+    tokens, lens, _ = attention_beam_search(
+        step_fn, jnp.zeros((2,)), batch=1, beam=2, max_len=6, eos=eos
+    )
+    jax.block_until_ready(tokens)
+    assert steps == [0, 1]
+    assert lens[0, 0] == 0 and lens[0, 1] == 1  # "" and one token before EOS
 
 
 def test_attention_beam_batch_rows_are_independent_and_state_is_reordered():
