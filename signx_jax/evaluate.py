@@ -1,7 +1,7 @@
 """Scoring a trained CSLR on dev and test (SPEC section 7, paper D.1).
 
-``decode_split`` runs the compiled eval step (CTC greedy decoding on the
-encoder) over one split and returns reference / hypothesis gloss strings;
+``decode_split`` runs the compiled eval step (the trainer's decoding method,
+``set_decode_method``) over one split and returns reference / hypothesis gloss strings;
 ``score`` turns them into the paper's metrics (WER after the dataset's
 clean-up, BLEU-1..4, ROUGE-L); ``score_and_report`` does both routes and
 both splits and writes ``metrics.json`` and ``report.md``.
@@ -15,7 +15,7 @@ import os
 import numpy as np
 from tqdm import tqdm
 
-from signx_jax import metrics as metrics_lib
+from signx_jax.cleanup import get_cleanup
 from signx_jax.data import pipeline
 from signx_jax.train.fit import _gather
 from signx_jax.train.loop import to_global
@@ -40,12 +40,17 @@ def decode_split(trainer, source, vocab, *, desc: str = "decode") -> tuple[list[
     return refs, hyps
 
 
-def score(refs: list[str], hyps: list[str]) -> dict[str, float]:
-    wer = metrics_lib.wer([r.split() for r in refs], [h.split() for h in hyps])
-    bleu = metrics_lib.bleu(refs, hyps)
-    out = {"wer": 100.0 * wer.wer, "rouge_l": metrics_lib.rouge_l(refs, hyps)}
-    out.update({k: float(v) for k, v in bleu.items()})
-    out["sentences"] = float(len(refs))
+def score(
+    refs: list[str], hyps: list[str], *, dataset: str = "none", cleanup_mode: str | None = None
+) -> dict[str, float]:
+    """WER (sclite costs), BLEU-1..4 and ROUGE-L in percent after the dataset's clean-up,
+    as ``report.evaluate_split`` computes them (default: no clean-up)."""
+    from signx_jax.report import evaluate_split  # matplotlib: only when scoring
+
+    m, _ = evaluate_split(refs, hyps, dataset, cleanup_mode)
+    out = {"wer": m["wer"], "rouge_l": m["rouge"]}
+    out.update({f"bleu{n}": float(m[f"bleu{n}"]) for n in range(1, 5)})
+    out["sentences"] = float(m["num_sentences"])
     return out
 
 
@@ -86,7 +91,7 @@ def score_and_report(
             for split in ("dev", "test"):
                 name = f"{route} / {split} / {method}"
                 refs, hyps = decode_split(trainer, splits[split], vocab, desc=name)
-                rows[name] = score(refs, hyps)
+                rows[name] = score(refs, hyps, dataset=dataset)
                 per_split[split] = {"refs": refs, "hyps": hyps}
                 sentences[name] = per_split[split]
             write_report(os.path.join(out_dir, route), per_split, dataset)
@@ -96,6 +101,9 @@ def score_and_report(
     with open(os.path.join(out_dir, "hypotheses.json"), "w") as f:
         json.dump(sentences, f, indent=1)
     with open(os.path.join(out_dir, "report.md"), "w") as f:
-        f.write(f"# SignX evaluation on {dataset}\n\nCTC greedy decoding, released model.\n\n")
+        f.write(
+            f"# SignX evaluation on {dataset}\n\nReleased model; decoding: {', '.join(methods)}; "
+            f"WER after the `{get_cleanup(dataset).name}` gloss clean-up.\n\n"
+        )
         f.write(table + "\n")
     return table

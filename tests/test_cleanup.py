@@ -73,6 +73,16 @@ def test_loc_cl_prefixes_and_markers():
     assert both(SENT_14, ref, hyp)[1] == "__ON__ " + ref + " __OFF__"
 
 
+def test_qu_lh_prefixes_and_pu_lefthand_markers():
+    # dev 01November_2010_Monday_tagesschau-140 with raw-annotation markers added
+    ref = "NORDWEST AUCH TEIL IX REGEN"
+    hyp = "__PU__ NORDWEST qu-AUCH TEIL lh-IX __LEFTHAND__ REGEN"
+    assert both(OFFICIAL, ref, hyp)[1] == ref
+    assert both(SENT_14, ref, hyp)[1] == ref
+    # The _trans port drops every __X__ token but keeps qu- and lh-.
+    assert both(SENT_T, ref, hyp)[1] == "NORDWEST qu-AUCH TEIL lh-IX REGEN"
+
+
 def test_raum_suffix_but_not_bare_raum():
     # train 01October_2010_Friday_tagesschau-2696
     ref = "TAG NORD HERZ RAUM FREUNDLICH REGION WOLKE MAL REGEN"
@@ -112,7 +122,8 @@ def test_epenthesis_and_empty_utterances():
     hyp = "AUCH __EPENTHESIS__ WOCHENENDE __EMOTION__ KOENNEN IX ALPEN neg-NORD"
     assert both(OFFICIAL, ref, hyp)[1] == ref
     assert both(SENT_T, ref, hyp)[1] == ref
-    assert "__EPENTHESIS__" in both(SENT_14, ref, hyp)[1]  # the 2014 port has no such rule
+    sent_14 = both(SENT_14, ref, hyp)[1]
+    assert "__EPENTHESIS__" in sent_14 and "__EMOTION__" not in sent_14  # no __EPENTHESIS__ rule
     assert both(OFFICIAL, ref, "__PU__ __EPENTHESIS__ loc-")[1] == EMPTY
     assert both(OFFICIAL, ref, "")[1] == EMPTY
     assert both(SENT_T, ref, "__PU__")[1] == ""

@@ -29,3 +29,15 @@ def test_table_lists_every_row_and_metric():
     lines = table.splitlines()
     assert lines[0].startswith("| route / split / decoding | WER | BLEU1 |")
     assert len(lines) == 4 and "| pose / test / joint | 33.33 |" in table
+
+
+def test_score_applies_the_datasets_cleanup():
+    # dev 05October_2011_Wednesday_heute-1069: the RWTH rules strip loc- and
+    # -PLUSPLUS from the hypothesis before scoring (and keep poss- in the reference).
+    refs = ["LIEB ZUSCHAUER poss-EUCH GUT ABEND"]
+    hyps = ["LIEB loc-ZUSCHAUER poss-EUCH GUT ABEND-PLUSPLUS"]
+    assert evaluate.score(refs, hyps)["wer"] == 40.0  # no clean-up by default: 2 S
+    official = evaluate.score(refs, hyps, dataset="phoenix2014t")
+    assert official["wer"] == 20.0  # only poss-EUCH vs EUCH is left
+    sentence = evaluate.score(refs, hyps, dataset="phoenix2014t", cleanup_mode="sentence")
+    assert sentence["wer"] == 0.0 and abs(sentence["bleu4"] - 100.0) < 1e-6
