@@ -101,6 +101,13 @@ def train_config(
         c.loss.temperature = 0.07
         c.loss.teacher_forcing_start = 0.5
         c.loss.teacher_forcing_end = 0.0
+        # Dev decoding of the CodeBook decoder: "attention" = beam search with
+        # the paper's Table 6 inference defaults, or "greedy" (cheaper to compile).
+        c.decode = ml_collections.ConfigDict()
+        c.decode.method = "attention"
+        c.decode.beam = 5
+        c.decode.length_penalty = 0.7
+        c.decode.repetition_penalty = 2.5
     elif stage == "video2pose":
         # Eq. 14; latent_weight adds ||E(P_hat) - E(P)||^2 through the frozen
         # stage-1 encoder (ours: it aligns the RGB route with the pose route).

@@ -1,4 +1,5 @@
-"""Decoding a ``CSLR`` model's outputs (SPEC section 6): one entry point per method.
+"""Decoding a ``CSLR`` model's outputs (SPEC section 6): one entry point per method,
+and the stage-1 CodeBook decoder's attention beam search (``decode_pose2gloss``).
 
 Glue between ``signx_jax.models.cslr.CSLR`` (``decode_step``,
 ``init_decode_cache``; its KV cache is [layers, N, ...], so beams live on
@@ -85,5 +86,39 @@ def decode_cslr(
         ctc_scorer=CTCPrefixScorer(ctc_lp, lengths, blank=blank) if joint else None,
         ctc_weight=ctc_weight if joint else 0.0,
         ctc_pre_beam=ctc_pre_beam,
+        state_axis=1,
+    )
+
+
+def decode_pose2gloss(
+    model: Any,
+    z: jax.Array,
+    frame_mask: jax.Array,
+    *,
+    max_len: int,
+    beam: int = 5,
+    length_penalty: float = 0.7,
+    repetition_penalty: float = 2.5,
+    entropy_alpha: float = 0.0,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Attention beam search of a ``Pose2Gloss`` CodeBook decoder over z_latent
+    [B, T, Dz] (defaults: the paper's Table 6 inference settings).
+    Returns tokens [B, beam, max_len] (-1 padded), lengths and scores [B, beam]."""
+    batch = z.shape[0]
+    z_rep = jnp.repeat(z, beam, axis=0)
+    mask_rep = jnp.repeat(frame_mask, beam, axis=0)
+
+    def step_fn(cache, tokens, t):
+        return model.decode_step(z_rep, mask_rep, tokens, t, cache)
+
+    return attention_beam_search(
+        step_fn,
+        model.init_decode_cache(batch * beam, max_len),
+        batch=batch,
+        beam=beam,
+        max_len=max_len,
+        entropy_alpha=entropy_alpha,
+        length_penalty=length_penalty,
+        repetition_penalty=repetition_penalty,
         state_axis=1,
     )

@@ -211,7 +211,7 @@ def _evaluate(cfg, task, vocab, workdir: str) -> None:
     for split_name in _SPLITS.value:
         source = shards.open_split(cfg.data.latent_dir, split_name)
         refs, hyps = decode_split(trainer, source, vocab, desc=split_name)
-        rows[split_name] = score(refs, hyps)
+        rows[split_name] = score(refs, hyps, dataset=cfg.dataset)
         per_split[split_name] = {"refs": refs, "hyps": hyps}
     out_dir = os.path.join(workdir, "report")
     write_report(out_dir, per_split, cfg.dataset)

@@ -25,6 +25,7 @@ import numpy as np
 from flax import nnx
 
 from signx_jax import gloss_align, schema
+from signx_jax.decoding.model import decode_pose2gloss
 from signx_jax.models.pose2gloss import Pose2Gloss
 from signx_jax.models.video2pose import colour_jitter
 from signx_jax.train import losses
@@ -109,8 +110,17 @@ class Pose2GlossTask:
 
     def eval_fn(self, model, aux, batch):
         z = model.encode(batch["poses"], batch["presence"], batch["frame_mask"], deterministic=True)
+        max_len = self.cfg.data.max_label_len
+        dec = self.cfg.get("decode") or {}
+        if dec.get("method", "greedy") == "attention":
+            tokens, _, _ = decode_pose2gloss(
+                model, z, batch["frame_mask"], max_len=max_len, beam=dec["beam"],
+                length_penalty=dec["length_penalty"],
+                repetition_penalty=dec["repetition_penalty"],
+            )  # fmt: skip
+            return {"hyp": tokens[:, 0], **_passthrough(batch)}
         decode = lambda toks: model.decode(z, batch["frame_mask"], toks, deterministic=True)
-        hyp = _greedy_autoregressive(decode, z.shape[0], self.cfg.data.max_label_len + 1)
+        hyp = _greedy_autoregressive(decode, z.shape[0], max_len + 1)  # + BOS
         # Cut each hypothesis at its first EOS.
         seen_eos = jnp.cumsum(hyp == schema.EOS_ID, axis=1) > 0
         hyp = jnp.where(seen_eos, -1, hyp)

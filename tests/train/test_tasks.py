@@ -109,6 +109,33 @@ def test_pose2gloss_loss_and_eval():
     assert 0.0 <= summary["wer"] <= 100.0 * (MAX_LABELS + 1)
 
 
+def test_pose2gloss_beam_search_eval():
+    """Stage-1 dev decoding: Table 6 beam search by default; beam 1 without
+    penalties is the greedy decoder."""
+    clips = make_clips(3, seed=4, rgb=False)
+    vocab = _vocab(clips)
+    cfg = train_config("pose2gloss", "tiny")
+    cfg.data.max_label_len = MAX_LABELS
+    assert (cfg.decode.method, cfg.decode.beam) == ("attention", 5)
+    assert (cfg.decode.length_penalty, cfg.decode.repetition_penalty) == (0.7, 2.5)
+    batch = _batch(clips, vocab, ("poses",))
+    hyps = {}
+    for name, method, beam, lp, rp in (
+        ("table6", "attention", 5, 0.7, 2.5),
+        ("beam1", "attention", 1, 0.0, 1.0),
+        ("greedy", "greedy", 1, 0.0, 1.0),
+    ):
+        cfg.decode.update(method=method, beam=beam, length_penalty=lp, repetition_penalty=rp)
+        task = tasks.Pose2GlossTask(cfg, len(vocab))
+        model = task.build_model(nnx.Rngs(0))
+        out = jax.device_get(_jitted(task, model, "eval_fn")(task.init_aux(), batch))
+        _check_hyp(out, len(vocab))
+        assert out["hyp"].shape == (batch["labels"].shape[0], MAX_LABELS)
+        hyps[name] = out["hyp"]
+    assert (hyps["greedy"] >= 0).sum() >= 3  # the random decoder emits glosses, not just EOS
+    np.testing.assert_array_equal(hyps["beam1"], hyps["greedy"])
+
+
 # -- Video2Pose -------------------------------------------------------------------------
 
 
