@@ -97,7 +97,8 @@ def _crc32c_numpy(data: bytes) -> int:
 def crc32c(data: bytes | bytearray | memoryview) -> int:
     """CRC-32C of ``data`` as an unsigned 32-bit int (crc32c(b"123456789") = 0xE3069283)."""
     if _gcrc is not None:
-        return _gcrc.value(bytes(data) if isinstance(data, memoryview) else data)
+        # The C extension rejects memoryviews but takes a numpy view of one (no copy).
+        return _gcrc.value(np.frombuffer(data, np.uint8) if isinstance(data, memoryview) else data)
     return _crc32c_numpy(bytes(data))
 
 

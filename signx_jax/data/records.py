@@ -18,7 +18,9 @@ feature             content
 ==================  ==========================================================
 
 Decoding returns numpy arrays: poses as a dict of float32 stream views of one
-[T, 1959] array (one cast, no per-stream copies), latent as float32.
+[T, 1959] array (one cast, no per-stream copies), latent as float32. The
+batcher asks for the stored [T, 1959] array itself (``split_streams=False``,
+``cast_float32=False``) and casts it once, contiguously, into the batch.
 """
 
 from __future__ import annotations
@@ -103,16 +105,22 @@ def encode_record(record: dict[str, Any], *, pose_dtype: str = "float16", where:
 
 
 def decode_record(
-    payload: bytes | memoryview, *, decode_rgb: bool = True, cast_float32: bool = True
+    payload: bytes | memoryview,
+    *,
+    decode_rgb: bool = True,
+    cast_float32: bool = True,
+    split_streams: bool = True,
 ) -> dict[str, Any]:
     """tf.train.Example bytes -> record dict of numpy arrays (see module doc).
 
     ``cast_float32=False`` leaves poses / latent in their stored dtype
     (read-only views of ``payload``), for the batcher, which casts while it
     copies into the batch (one pass over the data instead of two).
+    ``split_streams=False`` gives ``poses`` as the one [T, 1959] array (streams
+    in STREAMS order) instead of a dict of stream views.
     Raises ValueError / KeyError on malformed content; callers add file context.
     """
-    features = decode_example(payload)
+    features = decode_example(payload, skip=() if decode_rgb else ("rgb",))
     kind = bytes(features["kind"][0]).decode()
     out: dict[str, Any] = {k: bytes(features[k][0]).decode("utf-8") for k in TEXT_FIELDS}
     if "fps" in features:
@@ -123,8 +131,11 @@ def decode_record(
             poses = poses.astype(np.float32)
         if poses.ndim != 2 or poses.shape[1] != schema.POSE_DIM:
             raise ValueError(f"poses has shape {poses.shape}, expected [T, {schema.POSE_DIM}]")
-        offsets = schema.stream_offsets()
-        out["poses"] = {name: poses[:, a:b] for name, (a, b) in offsets.items()}
+        if split_streams:
+            offsets = schema.stream_offsets()
+            out["poses"] = {name: poses[:, a:b] for name, (a, b) in offsets.items()}
+        else:
+            out["poses"] = poses
         out["presence"] = _get_array(features, "presence").astype(bool)
         if "rgb" in features and decode_rgb:
             shape = tuple(int(s) for s in features["rgb/shape"])

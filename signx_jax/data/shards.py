@@ -173,7 +173,8 @@ class PoseShardSource:
     """Grain RandomAccessDataSource over the records of one split.
 
     ``source[i]`` is the decoded record ``i`` (numpy; poses float32 unless
-    ``cast_float32=False``, which keeps the stored dtype for the batcher). File
+    ``cast_float32=False``, which keeps the stored dtype for the batcher, and a
+    dict of streams unless ``split_streams=False``: one [T, 1959] array). File
     descriptors are opened lazily per process, so the source pickles into
     Grain worker processes. With ``skip_corrupt`` a corrupt record reads as
     ``None`` (Grain's "missing element"), is logged once and counted in
@@ -190,10 +191,11 @@ class PoseShardSource:
         skip_corrupt: bool = False,
         decode_rgb: bool = True,
         cast_float32: bool = True,
+        split_streams: bool = True,
     ):
         self.data_dir, self.split, self.manifest = data_dir, split, manifest
         self.skip_corrupt, self.decode_rgb = skip_corrupt, decode_rgb
-        self.cast_float32 = cast_float32
+        self.cast_float32, self.split_streams = cast_float32, split_streams
         self._paths = [os.path.join(data_dir, s["file"]) for s in manifest["shards"]]
         self._index = index
         self._starts = np.cumsum([0] + [len(x) for x in index])
@@ -234,11 +236,12 @@ class PoseShardSource:
         self._lock = threading.Lock()
 
     def replace(self, **kwargs) -> PoseShardSource:
-        """Same split with other options (``skip_corrupt``, ``decode_rgb``, ``cast_float32``)."""
+        """Same split with other options (the keyword arguments of ``__init__``)."""
         opts = {
             "skip_corrupt": self.skip_corrupt,
             "decode_rgb": self.decode_rgb,
             "cast_float32": self.cast_float32,
+            "split_streams": self.split_streams,
             **kwargs,
         }
         return PoseShardSource(self.data_dir, self.split, self.manifest, self._index, **opts)
@@ -268,7 +271,10 @@ class PoseShardSource:
         try:
             payload = tfrecord.read_frame(self._fd(shard), offset, length)
             record = rec.decode_record(
-                payload, decode_rgb=self.decode_rgb, cast_float32=self.cast_float32
+                payload,
+                decode_rgb=self.decode_rgb,
+                cast_float32=self.cast_float32,
+                split_streams=self.split_streams,
             )
         except (ValueError, KeyError, IndexError, TypeError, OSError) as e:
             if isinstance(e, FileNotFoundError):

@@ -70,7 +70,8 @@ def test_batch_content_and_bucket_shapes(split):
     clips, _, vocab = split
     it = _train(split, batch_size=2, features=("poses", "rgb"), target_vocab=vocab)
     seen_t = set()
-    for batch in itertools.islice(it, 10):
+    # Three epochs: a batch fits bucket 16 only when both clips are short (5 of 20).
+    for batch in itertools.islice(it, 30):
         t = batch["poses"].shape[1]
         seen_t.add(t)
         assert t in BUCKETS and batch["rgb"].shape == (2, t, 16, 16, 3)
@@ -132,9 +133,30 @@ def test_eval_visits_every_record_once(split, shard_count):
             assert b["poses"].shape[0] == 3
             assert (b["index"][~b["valid"]] == -1).all()
             assert not b["frame_mask"][~b["valid"]].any()
+            assert not b["poses"][~b["valid"]].any()  # padding rows are zeros, not garbage
             seen += b["index"][b["valid"]].tolist()
     assert num_batches == {pipeline.num_eval_batches(N, 3, shard_count)}
     assert sorted(seen) == list(range(N))
+
+
+def test_short_batch_rows_are_zero_in_reused_memory():
+    """Frames are batched into np.empty: padding rows must be written, not left over."""
+    dims = {"kind": "clip", "rgb_hw": None, "latent_dim": None}
+    collate = pipeline._Collate(4, (32,), ("poses",), 6, dims, False)
+    poses = np.ones((30, schema.POSE_DIM), np.float16)
+    ex = {
+        "index": 0,
+        "length": 30,
+        "cropped": False,
+        "poses": poses,
+        "labels": np.ones(1, np.int32),
+    }
+    for _ in range(3):  # free full batches so the next allocation can reuse their memory
+        collate([ex] * 4)
+    batch = collate([ex])  # an eval pass's short last batch
+    assert batch["poses"].shape == (4, 32, schema.POSE_DIM)
+    assert (batch["poses"][0, :30] == 1).all() and not batch["poses"][0, 30:].any()
+    assert not batch["poses"][1:].any() and not batch["valid"][1:].any()
 
 
 def test_skipped_corrupt_records_become_invalid_rows(tmp_path):
