@@ -358,30 +358,36 @@ class Recognizer:
         self, path: str, route: str, *, fps: float = 25.0, max_frames: int | None = None
     ) -> Recognition:
         """A file / folder by ``route`` ("rgb" or "pose"); see the module docstring."""
-        p = Path(path)
-        if not p.exists():
-            raise RecognitionError(f"{path}: no such file or folder")
-        suffix = p.suffix.lower()
-        if p.is_file() and suffix not in VIDEO_SUFFIXES + POSE_SUFFIXES:
-            raise RecognitionError(
-                f"{path}: unsupported file type {suffix!r}; expected a video "
-                f"{VIDEO_SUFFIXES}, a frame folder or {POSE_SUFFIXES}"
-            )
+        p = check_input(path, route)
         if route == "rgb":
-            if suffix in POSE_SUFFIXES:
-                raise RecognitionError(f"{path}: the rgb route needs a video or a frame folder")
             rgb, fps = read_frames(p, fps=fps, max_frames=max_frames)
             return self.from_rgb(rgb, fps, str(path))
-        if route == "pose":
-            mp, found, fps = read_mediapipe(p, fps=fps, max_frames=max_frames)
-            if not found.any():
-                raise RecognitionError(
-                    f"{path}: no person detected (MediaPipe found no body or hand in any of "
-                    f"{len(found)} frames)"
-                )
-            poses, presence = mediapipe_only(mp, found)
-            return self.from_poses(poses, presence, fps, str(path))
+        mp, found, fps = read_mediapipe(p, fps=fps, max_frames=max_frames)
+        if not found.any():
+            raise RecognitionError(
+                f"{path}: no person detected (MediaPipe found no body or hand in any of "
+                f"{len(found)} frames)"
+            )
+        poses, presence = mediapipe_only(mp, found)
+        return self.from_poses(poses, presence, fps, str(path))
+
+
+def check_input(path: str | os.PathLike, route: str) -> Path:
+    """What ``route`` cannot read -> RecognitionError, before any model is loaded."""
+    if route not in ("rgb", "pose"):
         raise RecognitionError(f"route must be 'rgb' or 'pose', got {route!r}")
+    p = Path(path)
+    if not p.exists():
+        raise RecognitionError(f"{path}: no such file or folder")
+    suffix = p.suffix.lower()
+    if p.is_file() and suffix not in VIDEO_SUFFIXES + POSE_SUFFIXES:
+        raise RecognitionError(
+            f"{path}: unsupported file type {suffix!r}; expected a video "
+            f"{VIDEO_SUFFIXES}, a frame folder or {POSE_SUFFIXES}"
+        )
+    if route == "rgb" and p.is_file() and suffix in POSE_SUFFIXES:
+        raise RecognitionError(f"{path}: the rgb route needs a video or a frame folder")
+    return p
 
 
 # -- a run to recognise with ------------------------------------------------------------
@@ -536,6 +542,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.getLogger("absl").setLevel(logging.ERROR)  # orbax warns on read-only managers
     try:
+        check_input(args.input, args.route)  # a typo fails before the models load
         recognizer = Recognizer(args.workdir, routes=(args.route,))
         result = recognizer.recognize(
             args.input, args.route, fps=args.fps, max_frames=args.max_frames

@@ -90,6 +90,19 @@ def test_alignment_figure(recognizer, clip, tmp_path):
     _png_ok(out)
 
 
+def test_commands_without_video2pose(run_dir, tmp_path):
+    """importance (any --route) and the pose route's pictures load no stage 2."""
+    import shutil
+
+    workdir = tmp_path / "run"
+    for part in ("data", "stage1", "stage3"):
+        shutil.copytree(os.path.join(run_dir, part), workdir / part)
+    for argv in (["importance", "--num_clips", "1"], ["skeleton", "--route", "pose"]):
+        out = tmp_path / f"{argv[0]}.png"
+        assert plots.main(argv + ["--workdir", str(workdir), "--out", str(out)]) == 0
+        _png_ok(out)
+
+
 def test_saliency_is_zero_on_absent_streams(recognizer, clip):
     clip = dict(clip, poses=dict(clip["poses"]), presence=np.array(clip["presence"]))
     depth = schema.STREAM_NAMES.index("primedepth")

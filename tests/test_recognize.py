@@ -2,8 +2,10 @@
 
 The model tests share one tiny main-job run (``recognize.tiny_run``: trained
 once by ``python -m signx_jax.main --config configs/demo.py:tiny`` and cached
-under the temp dir). A 20-step model recognises little, so they check the
-plumbing (frames in, CTC frames and spans out), not accuracy.
+under the temp dir). A 20-step model emits only blanks, so the command tests
+lower the blank's log-probability (``glosses_emitted``): the same model's
+likeliest glosses then come out, with spans, WebVTT and JSON to check. They
+check the plumbing, not accuracy.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import cv2
 import numpy as np
 import pytest
+from scipy.special import logsumexp
 
 from signx_jax import recognize, schema
 from signx_jax.data.vocab import Vocabulary
@@ -92,6 +95,61 @@ def test_input_errors(tmp_path):
     with pytest.raises(RecognitionError, match="not a readable .npz"):
         (tmp_path / "bad.npz").write_bytes(b"zip?")
         recognize.read_mediapipe(tmp_path / "bad.npz", fps=25.0)
+    (tmp_path / "frames").mkdir()
+    cv2.imwrite(str(tmp_path / "frames" / "000.png"), np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "frames" / "001.png").write_bytes(b"not a png")
+    with pytest.raises(RecognitionError, match=r"001\.png: unreadable image"):
+        recognize.read_frames(tmp_path / "frames", fps=25.0)
+
+
+def _moving_bar(num_frames: int = 10) -> np.ndarray:
+    rgb = np.zeros((num_frames, 48, 64, 3), np.uint8)
+    for t in range(num_frames):
+        rgb[t, :, 5 * t : 5 * t + 10] = (255, 128, 0)
+    return rgb
+
+
+@pytest.mark.parametrize("suffix,codec", [(".mp4", "mp4v"), (".avi", "MJPG"), (".webm", "VP80")])
+def test_read_frames_video_formats(tmp_path, suffix, codec):
+    rgb = _moving_bar()
+    path = tmp_path / f"clip{suffix}"
+    _write_video(path, rgb, fps=12.0, codec=codec)
+    frames, fps = recognize.read_frames(path, fps=25.0)
+    assert frames.shape == rgb.shape and fps == 12.0  # the container's rate, not the default
+    assert np.abs(frames.astype(int) - rgb).mean() < 8  # lossy codecs, same pictures
+
+
+def test_read_frames_folder_in_natural_order(tmp_path):
+    rgb = _moving_bar(11)
+    for t, frame in enumerate(rgb):  # 0.png .. 10.png: "10" sorts before "2" as text
+        cv2.imwrite(str(tmp_path / f"{t}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    frames, fps = recognize.read_frames(tmp_path, fps=30.0)
+    np.testing.assert_array_equal(frames, rgb)
+    assert fps == 30.0
+
+
+def test_command_checks_the_input_before_loading_models(tmp_path, capsys):
+    """Input mistakes are reported before (and without) a run directory."""
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "clip.pose").write_bytes(b"")
+    no_run = str(tmp_path / "no-run")
+    for name, route, message in [
+        ("missing.mp4", "rgb", "missing.mp4: no such file or folder"),
+        ("notes.txt", "pose", "unsupported file type '.txt'"),
+        ("clip.pose", "rgb", "the rgb route needs a video or a frame folder"),
+    ]:
+        argv = ["--workdir", no_run, "--input", str(tmp_path / name), "--route", route]
+        assert recognize.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err, err
+
+
+def _write_video(path, rgb, fps=25.0, codec="mp4v"):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, rgb.shape[2:0:-1])
+    assert writer.isOpened(), f"OpenCV cannot write {codec} to {path}"
+    for frame in rgb:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
 
 
 # -- against a tiny trained run ------------------------------------------------------
@@ -107,44 +165,68 @@ def recognizer(run_dir):
     return recognize.Recognizer(run_dir, routes=("rgb", "pose"))
 
 
-def _write_mp4(path, rgb, fps=25.0):
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, rgb.shape[2:0:-1])
-    for frame in rgb:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
+@pytest.fixture
+def glosses_emitted(monkeypatch):
+    """The CTC log-posteriors of every Recognizer with the blank lowered by 100 nats."""
+    ctc_log_probs = recognize.Recognizer.ctc_log_probs
+
+    def blank_lowered(self, z):
+        lp = ctc_log_probs(self, z).copy()
+        lp[:, BLANK] -= 100.0
+        return lp - logsumexp(lp, axis=-1, keepdims=True)
+
+    monkeypatch.setattr(recognize.Recognizer, "ctc_log_probs", blank_lowered)
 
 
-def test_recognize_command_rgb_route(run_dir, tmp_path, capsys):
+def _check_outputs(printed: str, out_dir, num_frames: int, fps: float) -> dict:
+    """The glosses the command printed, and wrote as JSON and WebVTT, agree and are timed."""
+    result = json.loads((out_dir / "clip.json").read_text())
+    segments = result["segments"]
+    assert segments, "no glosses came out"
+    assert result["glosses"] == " ".join(s["gloss"] for s in segments)
+    assert f"glosses: {result['glosses']}" in printed
+    spans = [(s["start"], s["end"]) for s in segments]
+    assert all(0 <= a < b <= num_frames / fps + 1e-6 for a, b in spans)
+    assert spans == sorted(spans)
+    vtt = (out_dir / "clip.vtt").read_text()
+    assert vtt.startswith("WEBVTT\n")
+    assert [line for line in vtt.splitlines() if "-->" in line] == [
+        f"{recognize._vtt_time(a)} --> {recognize._vtt_time(b)}" for a, b in spans
+    ]
+    return result
+
+
+def _command(run_dir, path, route, out_dir, *extra) -> int:
+    return recognize.main(
+        ["--workdir", run_dir, "--input", str(path), "--route", route, *extra]
+        + ["--vtt", str(out_dir / "clip.vtt"), "--json", str(out_dir / "clip.json")]
+    )
+
+
+def test_recognize_command_rgb_route(run_dir, tmp_path, capsys, glosses_emitted):
     from signx_jax.data import shards
 
     clip = shards.open_split(os.path.join(run_dir, "data"), "test")[0]
     rgb = np.asarray(clip["rgb"])
     # An upscaled, wider-than-tall video: the command must crop and resize it back.
     big = np.stack([cv2.resize(f, (96, 64)) for f in rgb])
-    _write_mp4(tmp_path / "clip.mp4", big)
-    code = recognize.main(
-        [
-            "--workdir",
-            run_dir,
-            "--input",
-            str(tmp_path / "clip.mp4"),
-            "--route",
-            "rgb",
-            "--vtt",
-            str(tmp_path / "clip.vtt"),
-            "--json",
-            str(tmp_path / "clip.json"),
-        ]
-    )
-    assert code == 0
+    _write_video(tmp_path / "clip.mp4", big)
+    assert _command(run_dir, tmp_path / "clip.mp4", "rgb", tmp_path) == 0
     printed = capsys.readouterr().out
-    assert f"{len(rgb)} frames at 25 fps, route rgb" in printed and "glosses:" in printed
-    result = json.loads((tmp_path / "clip.json").read_text())
+    assert f"{len(rgb)} frames at 25 fps, route rgb" in printed
+    result = _check_outputs(printed, tmp_path, len(rgb), 25.0)
     assert result["num_frames"] == len(rgb) and result["ctc_frames"] == len(rgb) // 4
-    assert (tmp_path / "clip.vtt").read_text().startswith("WEBVTT\n")
-    spans = [(s["start"], s["end"]) for s in result["segments"]]
-    assert all(0 <= a < b <= len(rgb) / 25.0 + 1e-6 for a, b in spans)
-    assert spans == sorted(spans)
+
+
+def test_recognize_command_pose_file(run_dir, tmp_path, capsys, glosses_emitted):
+    """A pose-format .pose (MediaPipe holistic layout) on the pose route."""
+    from tests.data_pipelines import fixtures
+
+    fixtures.write_holistic_pose(tmp_path / "clip.pose", 24)  # 25 fps in its header
+    assert _command(run_dir, tmp_path / "clip.pose", "pose", tmp_path, "--fps", "10") == 0
+    printed = capsys.readouterr().out
+    assert "24 frames at 25 fps, route pose (streams: mediapipe); 6 CTC frames" in printed
+    _check_outputs(printed, tmp_path, 24, 25.0)
 
 
 def test_rgb_route_matches_latent_cache(recognizer, run_dir):
@@ -193,7 +275,8 @@ def _extract_venv_or_skip():
         pytest.skip(f"cannot create the MediaPipe venv (.extract-venv): {e}")
 
 
-def test_pose_route_mediapipe_on_astronaut(recognizer, tmp_path):
+def test_pose_route_command_on_astronaut(run_dir, tmp_path, capsys, monkeypatch, glosses_emitted):
+    """A real photograph of a person as a frame folder: MediaPipe holistic -> glosses."""
     _extract_venv_or_skip()
     from skimage import data as skdata
 
@@ -202,13 +285,22 @@ def test_pose_route_mediapipe_on_astronaut(recognizer, tmp_path):
     bgr = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)
     for i in range(12):
         cv2.imwrite(str(frames / f"{i:03d}.png"), bgr)
-    result = recognizer.recognize(str(frames), "pose", fps=12.0)
+    results = []  # what the command's Recognizer returned, to look at the landmarks
+    recognize_input = recognize.Recognizer.recognize
+    monkeypatch.setattr(
+        recognize.Recognizer,
+        "recognize",
+        lambda self, *a, **k: results.append(recognize_input(self, *a, **k)) or results[-1],
+    )
+    assert _command(run_dir, frames, "pose", tmp_path, "--fps", "12") == 0
+    printed = capsys.readouterr().out
+    assert "12 frames at 12 fps, route pose (streams: mediapipe); 3 CTC frames" in printed
+    _check_outputs(printed, tmp_path, 12, 12.0)
+    (result,) = results
     mp_col = schema.STREAM_NAMES.index("mediapipe")
     assert result.presence[:, mp_col].all()  # MediaPipe finds her in every frame
     assert not np.delete(result.presence, mp_col, axis=1).any()  # the other streams are absent
     start, _ = schema.stream_offsets()["mediapipe"]
     nose_xy = result.poses[:, start : start + 2]
     assert np.all((nose_xy > 0.2) & (nose_xy < 0.8))  # her face is mid-image
-    assert result.log_probs.shape == (3, len(recognizer.vocab))
     assert np.allclose(np.exp(result.log_probs).sum(-1), 1.0, atol=1e-4)
-    assert result.to_json()["glosses"] == result.text
