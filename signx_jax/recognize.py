@@ -179,16 +179,22 @@ def _restore_stage(stage_dir: str, task_factory, *, released: bool = False):
     cfg = ml_collections.ConfigDict(ckpt.restore_config(step))
     ckpt.close()
     trainer = Trainer(cfg, task_factory(cfg))
-    if released:
-        try:
-            state, steps = released_params(stage_dir, trainer, cfg.train.keep_best)
-            trainer.restore_state(state)
-            return trainer, steps
-        except FileNotFoundError:
-            pass  # no dev-scored checkpoint: fall back to the newest one
-    ckpt = ckpt_lib.Checkpointer(ckpt_dir, read_only=True)
-    trainer.restore_state(ckpt.restore(step, trainer.abstract_state()))
-    ckpt.close()
+    try:
+        if released:
+            try:
+                state, steps = released_params(stage_dir, trainer, cfg.train.keep_best)
+                trainer.restore_state(state)
+                return trainer, steps
+            except FileNotFoundError:
+                pass  # no dev-scored checkpoint: fall back to the newest one
+        ckpt = ckpt_lib.Checkpointer(ckpt_dir, read_only=True)
+        trainer.restore_state(ckpt.restore(step, trainer.abstract_state()))
+        ckpt.close()
+    except (ValueError, KeyError, TypeError) as e:  # orbax: the saved tree differs
+        raise RecognitionError(
+            f"{ckpt_dir}: step {step} does not match this code's {cfg.stage} model (written by "
+            f"an older revision?); retrain the stage. orbax: {str(e).splitlines()[0][:300]}"
+        ) from e
     return trainer, [step]
 
 

@@ -304,3 +304,21 @@ def test_pose_route_command_on_astronaut(run_dir, tmp_path, capsys, monkeypatch,
     nose_xy = result.poses[:, start : start + 2]
     assert np.all((nose_xy > 0.2) & (nose_xy < 0.8))  # her face is mid-image
     assert np.allclose(np.exp(result.log_probs).sum(-1), 1.0, atol=1e-4)
+
+
+def test_checkpoint_of_another_model_is_a_clear_error(run_dir, tmp_path):
+    """A stage whose checkpoint holds another model (an older revision's) is
+    refused with the directory named, not an orbax traceback."""
+    import shutil
+
+    from signx_jax.train import tasks
+
+    stage = tmp_path / "stage2"
+    shutil.copytree(os.path.join(run_dir, "stage2"), stage)
+    for meta in stage.glob("checkpoints/*/config/metadata"):
+        cfg = json.loads(meta.read_text())
+        cfg["model"]["mlp"] *= 2  # the code now builds a wider MLP than was saved
+        meta.write_text(json.dumps(cfg))
+    vocab = Vocabulary.load(os.path.join(run_dir, "data", "vocab.json"))
+    with pytest.raises(RecognitionError, match=r"checkpoints: step \d+ does not match"):
+        recognize._restore_stage(str(stage), lambda c: tasks.Video2PoseTask(c, len(vocab)))
