@@ -2,10 +2,10 @@
 
   python -m signx_jax.plots all --workdir runs/demo --out_dir figures
   python -m signx_jax.plots skeleton --workdir runs/demo --out skeleton.png --split test --index 0
-  python -m signx_jax.plots alignment --workdir runs/demo --out alignment.png --route video
+  python -m signx_jax.plots alignment --workdir runs/demo --out alignment_fig7.png --route video
   python -m signx_jax.plots importance --workdir runs/demo --out importance.png --num_clips 8
-  python -m signx_jax.plots curves --workdir runs/demo --out curves.png
-  python -m signx_jax.plots wer_length --workdir runs/demo --out wer_by_length.png
+  python -m signx_jax.plots curves --workdir runs/demo --out training_curves.png
+  python -m signx_jax.plots wer_length --workdir runs/demo --out wer_length.png
 
 - ``skeleton``: a few frames of a clip's dwpose body + hands (the MediaPipe
   skeleton when dwpose is absent) above the recognised glosses on a time line.
@@ -198,12 +198,14 @@ def alignment_figure(
             fontsize=8,
         )
     ax.set_xlim(0, t_ctc)
-    ax.set_ylim(0, 1.15)
+    ax.set_ylim(0, 1.3)  # room for the gloss names above the peaks
+    ax.set_yticks((0, 0.5, 1))
     ax.set_ylabel("intensity")
     ax.set_xticks([])
-    ax.legend(loc="upper right", fontsize=7)
+    # Above the axes: inside, the legend hides the gloss labels at the posterior peaks.
+    ax.legend(loc="lower right", bbox_to_anchor=(1, 1), ncol=2, fontsize=7, frameon=False)
     head = f"recognised: {result.text or '(nothing)'}"
-    ax.set_title(head + (f"\nreference: {reference}" if reference else ""), fontsize=9)
+    ax.set_title(head + (f"\nreference: {reference}" if reference else ""), fontsize=9, loc="left")
 
     def bar(axis, length, scale, label):
         axis.set_xlim(0, length)
@@ -216,6 +218,8 @@ def alignment_figure(
 
     feat_ax, frame_ax = fig.add_subplot(grid[1]), fig.add_subplot(grid[2])
     bar(feat_ax, t_ctc, 1.0, "feature\nindex")
+    # Feature-index ticks above their bar: below it the connector bands would cover them.
+    feat_ax.xaxis.tick_top()
     bar(frame_ax, t, stride, "frames")
     frame_ax.set_xlabel(
         f"frame ({result.fps:g} fps); one feature = {stride:.1f} frames", fontsize=8
@@ -308,11 +312,36 @@ def modality_saliency(recognizer, clips: list[dict]) -> np.ndarray:
     return total / max(frames, 1)
 
 
+def _stream_labels(ax, offsets: dict[str, tuple[int, int]], fontsize: int = 8) -> float:
+    """Stream names above ``ax``, centred on their spans; a name that would touch its
+    left neighbour goes up a row (the narrow mediapipe / smplerx streams).
+    -> height of the rows in points, for the title's pad."""
+    renderer = ax.figure.canvas.get_renderer()
+    rows: list[float] = []  # right edge (pixels) of the last name in each row
+    for name, (a, b) in offsets.items():
+        text = ax.annotate(
+            name,
+            ((a + b) / 2, 1),
+            xycoords=ax.get_xaxis_transform(),
+            xytext=(0, 2),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=fontsize,
+        )
+        box = text.get_window_extent(renderer)
+        gap = 4 * ax.figure.dpi / 72  # 4 points between names in a row
+        row = next((r for r, right in enumerate(rows) if box.x0 > right + gap), len(rows))
+        rows[row : row + 1] = [box.x1]
+        text.set_position((0, 2 + row * 1.3 * fontsize))
+    return 2 + len(rows) * 1.3 * fontsize
+
+
 def importance_figure(saliency: np.ndarray, out: str | os.PathLike, *, title: str = "") -> str:
     """saliency [1959] -> heat map with stream boundaries (paper Figure 8)."""
     norm = saliency / max(float(saliency.max()), 1e-12)
     offsets = schema.stream_offsets()
-    fig, (heat, means) = plt.subplots(2, 1, figsize=(9, 3.2), height_ratios=(1.3, 1))
+    fig, (heat, means) = plt.subplots(2, 1, figsize=(9, 3.4), height_ratios=(1.3, 1))
     heat.imshow(
         norm[None],
         aspect="auto",
@@ -322,22 +351,16 @@ def importance_figure(saliency: np.ndarray, out: str | os.PathLike, *, title: st
     )
     heat.set_yticks([])
     heat.set_xlim(0, schema.POSE_DIM)
+    names_height = _stream_labels(heat, offsets)
     heat.set_title(
-        title or "normalised importance of the 1,959 pose dims (gradient x input)", fontsize=9
+        title or "normalised importance of the 1,959 pose dims (gradient x input)",
+        fontsize=9,
+        pad=4 + names_height,  # above the stream names
     )
     names = []
     for name, (a, b) in offsets.items():
         for ax in (heat, means):
             ax.axvline(a, color="red", lw=1.5)
-        heat.text(
-            (a + b) / 2,
-            1.04,
-            name,
-            ha="center",
-            va="bottom",
-            fontsize=8,
-            transform=heat.get_xaxis_transform(),
-        )
         means.bar((a + b) / 2, norm[a:b].mean(), width=b - a, color="tab:orange", alpha=0.7)
         names.append(f"{name} {norm[a:b].mean():.3f}")
     means.plot(np.arange(schema.POSE_DIM) + 0.5, norm, lw=0.4, color="black")
@@ -428,6 +451,15 @@ def wer_by_length(workdir: str | os.PathLike, out: str | os.PathLike) -> str:
 
 # -- the command -------------------------------------------------------------------------
 
+# What ``all`` writes into --out_dir: the names of the pictures in colab/figures.
+FILE_NAMES = {
+    "skeleton": "skeleton.png",
+    "alignment": "alignment_fig7.png",
+    "importance": "importance.png",
+    "curves": "training_curves.png",
+    "wer_length": "wer_length.png",
+}
+
 
 def _clip(workdir: str, split: str, index: int) -> dict:
     from signx_jax.data import shards
@@ -452,9 +484,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "what", choices=("skeleton", "alignment", "importance", "curves", "wer_length", "all")
-    )
+    parser.add_argument("what", choices=(*FILE_NAMES, "all"))
     parser.add_argument("--workdir", required=True, help="main-job run directory")
     parser.add_argument("--out", help="PNG path (one picture)")
     parser.add_argument("--out_dir", default=".", help="folder for 'all'")
@@ -466,9 +496,8 @@ def main(argv: list[str] | None = None) -> int:
     import logging
 
     logging.getLogger("absl").setLevel(logging.ERROR)
-    todo = ("skeleton", "alignment", "importance", "curves", "wer_length")
-    todo = todo if args.what == "all" else (args.what,)
-    outs = {w: os.path.join(args.out_dir, f"{w}.png") for w in todo}
+    todo = tuple(FILE_NAMES) if args.what == "all" else (args.what,)
+    outs = {w: os.path.join(args.out_dir, FILE_NAMES[w]) for w in todo}
     if args.what != "all" and args.out:
         outs[args.what] = args.out
     recognizer = None

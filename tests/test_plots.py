@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,6 +34,24 @@ def test_importance_figure(tmp_path):
     sal = np.zeros(schema.POSE_DIM)
     sal[:384] = 1.0
     _png_ok(plots.importance_figure(sal, tmp_path / "imp.png"))
+
+
+def test_stream_labels_stagger_only_when_names_would_touch():
+    import matplotlib.pyplot as plt
+
+    offsets = schema.stream_offsets()
+    for width, wide in ((9, True), (2.5, False)):  # importance_figure's width, a narrow one
+        fig, ax = plt.subplots(figsize=(width, 1))
+        ax.set_xlim(0, schema.POSE_DIM)
+        height = plots._stream_labels(ax, offsets)
+        renderer = fig.canvas.get_renderer()
+        boxes = [t.get_window_extent(renderer) for t in ax.texts]
+        plt.close(fig)
+        rows = len({round(box.y0) for box in boxes})
+        assert len(boxes) == len(offsets) and height == pytest.approx(2 + rows * 1.3 * 8)
+        assert rows == 1 if wide else rows >= 2
+        for i, a in enumerate(boxes):  # no two names overlap
+            assert not any(a.overlaps(b) for b in boxes[i + 1 :])
 
 
 def test_skeleton_frames(tmp_path):
@@ -113,3 +132,14 @@ def test_saliency_is_zero_on_absent_streams(recognizer, clip):
     assert sal.shape == (schema.POSE_DIM,) and np.all(np.isfinite(sal)) and np.all(sal >= 0)
     assert np.all(sal[a:b] == 0)  # gradient x input vanishes where the input is zero
     assert sal[:a].sum() > 0 and sal[b:].sum() > 0
+
+
+def test_all_writes_the_committed_file_names(run_dir, tmp_path):
+    """``plots all`` writes the pictures under the names colab/figures and the README use."""
+    figures = Path(__file__).parents[1] / "colab" / "figures"
+    assert sorted(plots.FILE_NAMES.values()) == sorted(p.name for p in figures.glob("*.png"))
+    argv = ["all", "--workdir", run_dir, "--out_dir", str(tmp_path), "--split", "dev"]
+    assert plots.main(argv + ["--num_clips", "1"]) == 0
+    assert sorted(os.listdir(tmp_path)) == sorted(plots.FILE_NAMES.values())
+    for name in plots.FILE_NAMES.values():
+        _png_ok(tmp_path / name)
