@@ -45,12 +45,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         s1, steps=20 if tiny else 1000, batch=16, buckets=buckets, eval_every=20 if tiny else 500
     )
     s1.model.latent_dim = 64
+    s1.decode.method = "greedy"  # dev WER for checkpointing: one cheap compile
     s1.optim.lr = 2e-3
     c.stage1 = s1
 
     s2 = train_config("video2pose", "tiny")
     _shrink(
-        s2, steps=20 if tiny else 1000, batch=8, buckets=buckets, eval_every=20 if tiny else 500
+        s2, steps=20 if tiny else 1600, batch=8, buckets=buckets, eval_every=20 if tiny else 800
     )
     s2.model.image_size = c.corpus.image_size
     s2.model.patch_size = 16  # 16 patches per 64x64 frame: cheap on CPU
@@ -59,15 +60,18 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     s2.data.buckets = (32, *buckets)
     s2.model.width = 96
     s2.model.mlp = 192
-    # The latent-matching term carries what recognition needs; weight it up.
-    s2.loss.latent_weight = 4.0
+    # Read the 4 x 4 token map out whole: where a hand is stays explicit
+    # (dev keypoint R^2 0.60 vs 0.26 with CLS pooling after 300 steps).
+    s2.model.pool = "flatten"
+    s2.model.dropout_res = 0.0  # it underfits in this budget (train ~ dev loss)
+    s2.loss.latent_weight = 1.0
     s2.stage1_model = s1.model
-    s2.optim.lr = 1e-3
+    s2.optim.lr = 2e-3
     c.stage2 = s2
 
     s3 = train_config("cslr", "tiny")
     _shrink(
-        s3, steps=20 if tiny else 2000, batch=16, buckets=buckets, eval_every=20 if tiny else 250
+        s3, steps=20 if tiny else 1500, batch=16, buckets=buckets, eval_every=20 if tiny else 250
     )
     s3.model.latent_dim = s1.model.latent_dim
     s3.data.num_views = 2 if tiny else 4
