@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import argparse
 import glob
+import io
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -35,6 +37,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Polygon  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from signx_jax import schema  # noqa: E402
 
@@ -82,11 +85,21 @@ GLOSS_COLOURS = plt.get_cmap("tab10")
 DPI = 80  # keeps the committed PNGs small
 
 
-def _save(fig, out: str | os.PathLike) -> str:
+def _palette_png(png, out: str | os.PathLike) -> str:
+    """A PNG (path or file object) -> ``out`` with a 256-colour palette: half the bytes
+    of matplotlib's RGBA, no visible change."""
+    from PIL import Image
+
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=DPI)
-    plt.close(fig)
+    Image.open(png).convert("RGB").quantize(256).save(out, optimize=True)
     return str(out)
+
+
+def _save(fig, out: str | os.PathLike) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=DPI, format="png")
+    plt.close(fig)
+    return _palette_png(buf, out)
 
 
 # -- skeleton frames ------------------------------------------------------------------
@@ -188,10 +201,9 @@ def alignment_figure(
     for k, seg in enumerate(result.segments):
         a, b = seg["ctc_frames"]
         ax.axvspan(a, b, color=GLOSS_COLOURS(k % 10), alpha=0.25)
-        peak = a + int(np.argmax(emitted[a:b])) if b > a else a
-        ax.annotate(
+        ax.annotate(  # centred on its span (at the peak, names by the edges were cut)
             seg["gloss"],
-            (peak + 0.5, emitted[peak]),
+            ((a + b) / 2, emitted[a : max(b, a + 1)].max()),
             xytext=(0, 6),
             textcoords="offset points",
             ha="center",
@@ -214,6 +226,7 @@ def alignment_figure(
         for k, seg in enumerate(result.segments):
             a, b = seg["ctc_frames"]
             axis.axvspan(a * scale, b * scale, color=GLOSS_COLOURS(k % 10), alpha=0.7)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.tick_params(labelsize=7)
 
     feat_ax, frame_ax = fig.add_subplot(grid[1]), fig.add_subplot(grid[2])
@@ -441,12 +454,9 @@ def wer_by_length(workdir: str | os.PathLike, out: str | os.PathLike) -> str:
         name: metrics.wer([r.split() for r in d["refs"]], [h.split() for h in d["hyps"]]).alignments
         for name, d in sentences.items()
     }
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    report._plot_wer_by_length(out.parent, aligns)  # noqa: SLF001 - writes wer_by_length.png
-    if out.name != "wer_by_length.png":
-        os.replace(out.parent / "wer_by_length.png", out)
-    return str(out)
+    with tempfile.TemporaryDirectory() as tmp:
+        report._plot_wer_by_length(Path(tmp), aligns)  # noqa: SLF001 - writes wer_by_length.png
+        return _palette_png(Path(tmp) / "wer_by_length.png", out)
 
 
 # -- the command -------------------------------------------------------------------------

@@ -89,7 +89,7 @@ def _paper_table(per_split: dict[str, dict]) -> str:
 
 
 def _plot_wer_by_length(out: Path, alignments: dict[str, list[metrics.Alignment]]) -> None:
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = plt.subplots(figsize=(7.5, 3.5))
     for split, aligns in alignments.items():
         buckets: dict[int, list[int]] = collections.defaultdict(lambda: [0, 0])
         for a in aligns:
@@ -100,7 +100,7 @@ def _plot_wer_by_length(out: Path, alignments: dict[str, list[metrics.Alignment]
         ax.plot(xs, [100.0 * buckets[k][0] / buckets[k][1] for k in xs], marker="o", label=split)
     ax.set_xlabel("reference length (glosses, bucket start)")
     ax.set_ylabel("WER (%)")
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)  # beside: inside hid points
     fig.tight_layout()
     fig.savefig(out / "wer_by_length.png", dpi=100)
     plt.close(fig)

@@ -98,7 +98,7 @@ def test_read_scalars_and_curves(run_dir, tmp_path):
 
 def test_wer_by_length(run_dir, tmp_path):
     _png_ok(plots.wer_by_length(run_dir, tmp_path / "wer.png"))
-    assert not (tmp_path / "wer_by_length.png").exists()  # renamed to what was asked
+    assert not (tmp_path / "wer_by_length.png").exists()  # no stray copy beside it
 
 
 def test_alignment_figure(recognizer, clip, tmp_path):
