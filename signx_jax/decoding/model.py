@@ -66,18 +66,11 @@ def decode_cslr(
         return ctc_prefix_beam_search(
             ctc_lp, lengths, beam=beam, blank=blank, prune_top_k=prune_top_k, max_len=max_len
         )
-    enc, enc_mask = out["enc"], out["enc_mask"]
-    batch = enc.shape[0]
-    enc_rep, mask_rep = jnp.repeat(enc, beam, axis=0), jnp.repeat(enc_mask, beam, axis=0)
-
-    def step_fn(cache, tokens, t):
-        return model.decode_step(enc_rep, mask_rep, tokens, t, cache)
-
     joint = method == "joint"
-    return attention_beam_search(
-        step_fn,
-        model.init_decode_cache(batch * beam, max_len),
-        batch=batch,
+    return _beam_over_memory(
+        model,
+        out["enc"],
+        out["enc_mask"],
         beam=beam,
         max_len=max_len,
         entropy_alpha=entropy_alpha,
@@ -86,7 +79,28 @@ def decode_cslr(
         ctc_scorer=CTCPrefixScorer(ctc_lp, lengths, blank=blank) if joint else None,
         ctc_weight=ctc_weight if joint else 0.0,
         ctc_pre_beam=ctc_pre_beam,
+    )
+
+
+def _beam_over_memory(
+    model: Any, memory: jax.Array, mask: jax.Array, *, beam: int, max_len: int, **search
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Attention beam search of ``model.decode_step`` cross-attending to ``memory``
+    [B, S, D] (repeated per beam; the KV cache is [layers, N, ...]: beams on dim 1)."""
+    batch = memory.shape[0]
+    memory_rep, mask_rep = jnp.repeat(memory, beam, axis=0), jnp.repeat(mask, beam, axis=0)
+
+    def step_fn(cache, tokens, t):
+        return model.decode_step(memory_rep, mask_rep, tokens, t, cache)
+
+    return attention_beam_search(
+        step_fn,
+        model.init_decode_cache(batch * beam, max_len),
+        batch=batch,
+        beam=beam,
+        max_len=max_len,
         state_axis=1,
+        **search,
     )
 
 
@@ -104,21 +118,13 @@ def decode_pose2gloss(
     """Attention beam search of a ``Pose2Gloss`` CodeBook decoder over z_latent
     [B, T, Dz] (defaults: the paper's Table 6 inference settings).
     Returns tokens [B, beam, max_len] (-1 padded), lengths and scores [B, beam]."""
-    batch = z.shape[0]
-    z_rep = jnp.repeat(z, beam, axis=0)
-    mask_rep = jnp.repeat(frame_mask, beam, axis=0)
-
-    def step_fn(cache, tokens, t):
-        return model.decode_step(z_rep, mask_rep, tokens, t, cache)
-
-    return attention_beam_search(
-        step_fn,
-        model.init_decode_cache(batch * beam, max_len),
-        batch=batch,
+    return _beam_over_memory(
+        model,
+        z,
+        frame_mask,
         beam=beam,
         max_len=max_len,
         entropy_alpha=entropy_alpha,
         length_penalty=length_penalty,
         repetition_penalty=repetition_penalty,
-        state_axis=1,
     )
