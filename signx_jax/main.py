@@ -10,7 +10,9 @@ re-run after a crash resumes where it stopped):
   4. latent cache for both routes (pose: poses -> stage 1 encoder;
      video: RGB -> Video2Pose -> stage 1 encoder);
   5. stage 3, CSLR trained once on both routes' train latents (with the
-     deterministic augmentation views), best-5 checkpoint average released;
+     deterministic augmentation views; ``cfg.route_weights`` repeats a route's
+     latents in the mix), best-5 checkpoint average by dev WER over both
+     routes released;
   6. evaluation of the released CSLR on dev and test of each route; the
      metrics table (WER, BLEU-1..4, ROUGE-L) is printed and written as
      ``report.md`` / ``metrics.json``.
@@ -123,14 +125,14 @@ def run_stage3(cfg, vocab, latent_dir, workdir):
         r: {s: shards.open_split(os.path.join(latent_dir, r), s) for s in SPLITS}
         for r in cfg.routes
     }
-    train = AugmentedSource(
-        ConcatSource([lat[r]["train"] for r in cfg.routes]),
-        num_views=s3.data.num_views,
-        seed=s3.seed,
-    )
+    # A route with weight k has its train latents k times in the mix (each copy gets
+    # its own augmentation views); checkpoints are ranked on both routes' dev WER.
+    weights = cfg.get("route_weights", {})
+    repeated = [lat[r]["train"] for r in cfg.routes for _ in range(int(weights.get(r, 1)))]
+    train = AugmentedSource(ConcatSource(repeated), num_views=s3.data.num_views, seed=s3.seed)
+    dev = ConcatSource([lat[r]["dev"] for r in cfg.routes])
     task = tasks.CSLRTask(s3, len(vocab), class_counts=vocab.counts)
-    result = fit(s3, task, train_source=train, dev_source=lat[cfg.routes[0]]["dev"], vocab=vocab,
-                 workdir=workdir)  # fmt: skip
+    result = fit(s3, task, train_source=train, dev_source=dev, vocab=vocab, workdir=workdir)
     trainer = _finished(result)
     state, steps = released_params(workdir, trainer, cfg.keep_best)
     trainer.restore_state(state)
