@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 
 import numpy as np
 from tqdm import tqdm
@@ -71,6 +72,26 @@ def format_table(rows: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def most_frequent_sentence_baseline(
+    train_source, eval_sources: dict, *, dataset: str
+) -> dict[str, dict[str, float]]:
+    """Score the constant guess "the most frequent training gloss sentence" on each split.
+
+    What a model that learned only the label prior would reach: a corpus on which
+    it scores well is too easy to show that a model reads the signing.
+    ``eval_sources``: {split: source}; records need only their ``gloss`` text.
+    """
+    counts = Counter(train_source[i]["gloss"] for i in range(len(train_source)))
+    guess = counts.most_common(1)[0][0]
+    rows = {}
+    for split, source in eval_sources.items():
+        refs = [source[i]["gloss"] for i in range(len(source))]
+        rows[f"most frequent train sentence / {split}"] = score(
+            refs, [guess] * len(refs), dataset=dataset
+        )
+    return rows
+
+
 def score_and_report(
     trainer, latents: dict, vocab, out_dir: str, *, dataset: str, methods=("ctc_greedy",)
 ) -> str:
@@ -78,7 +99,9 @@ def score_and_report(
 
     Each route also gets the full report of ``signx_jax.report`` (clean-up,
     worst sentences with alignments, WER-by-length and substitution plots)
-    for the last decoding method in ``methods``.
+    for the last decoding method in ``methods``. A route's ``train`` split,
+    when given, adds the most-frequent-sentence baseline under ``baselines``
+    in ``metrics.json`` and below the table.
     """
     from signx_jax.report import write_report
 
@@ -96,8 +119,17 @@ def score_and_report(
                 sentences[name] = per_split[split]
             write_report(os.path.join(out_dir, route), per_split, dataset)
     table = format_table(rows)
+    summary = {"dataset": dataset, "metrics": rows}
+    splits = next(iter(latents.values()))
+    if "train" in splits:
+        baselines = most_frequent_sentence_baseline(
+            splits["train"], {k: splits[k] for k in ("dev", "test")}, dataset=dataset
+        )
+        summary["baselines"] = baselines
+        table += "\n\nBaseline, no model (always the most frequent train sentence):\n\n"
+        table += format_table(baselines)
     with open(os.path.join(out_dir, "metrics.json"), "w") as f:
-        json.dump({"dataset": dataset, "metrics": rows}, f, indent=2)
+        json.dump(summary, f, indent=2)
     with open(os.path.join(out_dir, "hypotheses.json"), "w") as f:
         json.dump(sentences, f, indent=1)
     with open(os.path.join(out_dir, "report.md"), "w") as f:

@@ -41,3 +41,34 @@ def test_score_applies_the_datasets_cleanup():
     assert official["wer"] == 20.0  # only poss-EUCH vs EUCH is left
     sentence = evaluate.score(refs, hyps, dataset="phoenix2014t", cleanup_mode="sentence")
     assert sentence["wer"] == 0.0 and abs(sentence["bleu4"] - 100.0) < 1e-6
+
+
+def test_most_frequent_sentence_baseline_guesses_the_mode():
+    train = [{"gloss": g} for g in ["A B", "C D E", "A B", "F"]]
+    rows = evaluate.most_frequent_sentence_baseline(
+        train, {"test": [{"gloss": "A B"}, {"gloss": "A C D"}]}, dataset="none"
+    )
+    # guess "A B": 0 errors on the first, 1 S + 1 D on the second -> 2 / 5 words
+    assert list(rows) == ["most frequent train sentence / test"]
+    assert abs(rows["most frequent train sentence / test"]["wer"] - 40.0) < 1e-9
+
+
+def test_demo_corpus_is_not_solved_by_the_label_prior():
+    """The main job's corpus: always answering the most frequent train sentence fails."""
+    from configs import demo
+    from data_pipelines.synthetic import corpus
+
+    cfg = demo.get_config().corpus
+    world = corpus.build_world(cfg)
+
+    def split(name):
+        n = corpus.split_size(cfg, name, world)
+        return [{"gloss": " ".join(corpus.clip_text(cfg, world, name, i)[1])} for i in range(n)]
+
+    train = split("train")
+    assert len({r["gloss"] for r in train}) > 0.9 * len(train)  # hardly any repeats
+    rows = evaluate.most_frequent_sentence_baseline(
+        train, {"dev": split("dev"), "test": split("test")}, dataset="synthetic"
+    )
+    for name, row in rows.items():
+        assert row["wer"] > 85.0, (name, row)
