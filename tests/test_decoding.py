@@ -424,6 +424,18 @@ def test_attention_beam_equals_exhaustive_search(alpha, lp_alpha, rep):
         assert tuple(np.asarray(tokens[b, 0, : lens[b, 0]])) == max(want, key=want.get)
 
 
+def test_attention_beam_compiles_once_for_all_penalty_values_and_sources():
+    dec = TinyDecoder(1, vocab=5, max_len=4)
+    before = attention_beam_search._cache_size()
+    for src, (alpha, lp, rep) in enumerate([(0.0, 0.0, 1.0), (0.3, 0.7, 2.5), (1.0, 1.0, 1.2)]):
+        attention_beam_search(
+            dec.step, dec.init(jnp.full((6,), src % 3, jnp.int32)), batch=2, beam=3,
+            max_len=4, bos=1, eos=2, entropy_alpha=alpha, length_penalty=lp,
+            repetition_penalty=rep,
+        )  # fmt: skip
+    assert attention_beam_search._cache_size() == before + 1
+
+
 def test_attention_beam_stops_once_every_beam_has_ended():
     # EOS is always e^20 times likelier than any other token: after step 0
     # one beam has ended, after step 1 both have, so the decoder runs twice
