@@ -73,23 +73,19 @@ def format_table(rows: dict[str, dict[str, float]]) -> str:
 
 
 def most_frequent_sentence_baseline(
-    train_source, eval_sources: dict, *, dataset: str
+    train_glosses, refs: dict[str, list[str]], *, dataset: str
 ) -> dict[str, dict[str, float]]:
     """Score the constant guess "the most frequent training gloss sentence" on each split.
 
     What a model that learned only the label prior would reach: a corpus on which
     it scores well is too easy to show that a model reads the signing.
-    ``eval_sources``: {split: source}; records need only their ``gloss`` text.
+    ``train_glosses``: the training sentences; ``refs``: {split: reference sentences}.
     """
-    counts = Counter(train_source[i]["gloss"] for i in range(len(train_source)))
-    guess = counts.most_common(1)[0][0]
-    rows = {}
-    for split, source in eval_sources.items():
-        refs = [source[i]["gloss"] for i in range(len(source))]
-        rows[f"most frequent train sentence / {split}"] = score(
-            refs, [guess] * len(refs), dataset=dataset
-        )
-    return rows
+    guess = Counter(train_glosses).most_common(1)[0][0]
+    return {
+        f"most frequent train sentence / {split}": score(r, [guess] * len(r), dataset=dataset)
+        for split, r in refs.items()
+    }
 
 
 def score_and_report(
@@ -120,10 +116,13 @@ def score_and_report(
             write_report(os.path.join(out_dir, route), per_split, dataset)
     table = format_table(rows)
     summary = {"dataset": dataset, "metrics": rows}
-    splits = next(iter(latents.values()))
+    route, splits = next(iter(latents.items()))
     if "train" in splits:
+        train = splits["train"]
         baselines = most_frequent_sentence_baseline(
-            splits["train"], {k: splits[k] for k in ("dev", "test")}, dataset=dataset
+            (train[i]["gloss"] for i in range(len(train))),
+            {s: sentences[f"{route} / {s} / {methods[0]}"]["refs"] for s in ("dev", "test")},
+            dataset=dataset,
         )
         summary["baselines"] = baselines
         table += "\n\nBaseline, no model (always the most frequent train sentence):\n\n"

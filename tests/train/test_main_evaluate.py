@@ -1,7 +1,8 @@
 """``python -m signx_jax.train.main --mode evaluate`` end to end, in a subprocess.
 
 It scores the main job's tiny run (``recognize.tiny_run``) from the stage-3
-config alone: same released checkpoints, same WER as the main job's report.
+config alone: it must release a checkpoint average, decode with the
+configured joint decoder and reach the main job's reported WER.
 A 20-step model decodes almost nothing, so this checks the command (flags,
 config, checkpoint averaging, decoding, report), not accuracy.
 """
