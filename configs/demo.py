@@ -36,6 +36,8 @@ def _shrink(c: ml_collections.ConfigDict, *, steps: int, batch: int, buckets, ev
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     tiny = arg == "tiny"
     c = ml_collections.ConfigDict()
+    # The training seed of all three stages (init, batch order, views, dropout);
+    # the corpus has its own (``corpus.seed``): it is the data set, not a seed.
     c.seed = 0
     c.corpus = synthetic_corpus.get_config("tiny" if tiny else None)
     buckets = (64, 128) if not tiny else (64, 128)
@@ -47,6 +49,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     s1.model.latent_dim = 64
     s1.decode.method = "greedy"  # dev WER for checkpointing: one cheap compile
     s1.optim.lr = 2e-3
+    s1.seed = c.get_ref("seed")
     c.stage1 = s1
 
     s2 = train_config("video2pose", "tiny")
@@ -67,6 +70,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     s2.loss.latent_weight = 1.0
     s2.stage1_model = s1.model
     s2.optim.lr = 2e-3
+    s2.seed = c.get_ref("seed")
     c.stage2 = s2
 
     s3 = train_config("cslr", "tiny")
@@ -83,6 +87,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     s3.pruning.every = 100
     s3.pruning.start = 200
     s3.pruning.keep_dims = s3.model.latent_dim // 2
+    s3.seed = c.get_ref("seed")
     c.stage3 = s3
 
     c.routes = ("pose", "video")
