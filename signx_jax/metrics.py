@@ -1,4 +1,4 @@
-"""Evaluation metrics of paper appendix D.1 (SPEC section 7).
+"""Evaluation metrics of paper appendix D.1.
 
 - ``wer``: (S + D + I) / N with sclite's alignment costs (correct 0,
   substitution 4, insertion 3, deletion 3), or unit costs (Levenshtein,
@@ -17,9 +17,14 @@ matches: ref "A B C X Y" vs hyp "X Y P Q R" is 5 substitutions for unit costs
 cost 18). So the sclite error count is >= the Levenshtein distance, and
 equal alignments can still split the same count differently into S/D/I
 (ref "A B" vs hyp "B C": S S for jiwer's tie-breaking, D C I for sclite).
-Ties between equal-cost alignments are broken here by preferring, from the
-end of the sentences backwards, match/substitution, then deletion, then
-insertion.
+Ties between equal-cost alignments follow sclite (NIST SCTK, the PHOENIX
+scorer of the paper's appendix D.1), because they change the error count,
+not only its split: every cell of the DP table keeps match/substitution if
+it is no worse than deletion and insertion, else deletion only if strictly
+cheaper than insertion; the alignment is read back from the end of the
+sentences. Ref "REGEN REGEN REGEN WOLKE SONNE" vs hyp "WOLKE SONNE SONNE
+WOLKE" costs 15 both as S S S C D (4 errors) and as D D D C I C I (5
+errors); sclite reports the second.
 """
 
 from __future__ import annotations
@@ -111,12 +116,12 @@ def align(ref: Sequence[str], hyp: Sequence[str], costs: str = "sclite") -> Alig
                 ops.append(("C" if same else "S", ref[i - 1], hyp[j - 1]))
                 i, j = i - 1, j - 1
                 continue
-        if i > 0 and here == table[i - 1, j] + c_del:
-            ops.append(("D", ref[i - 1], None))
-            i -= 1
-        else:
+        if j > 0 and here == table[i, j - 1] + c_ins:
             ops.append(("I", None, hyp[j - 1]))
             j -= 1
+        else:
+            ops.append(("D", ref[i - 1], None))
+            i -= 1
     ops.reverse()
     count = lambda mark: sum(op[0] == mark for op in ops)
     return Alignment(ops, count("S"), count("D"), count("I"), len(ref))

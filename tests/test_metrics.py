@@ -1,12 +1,18 @@
 """WER against hand-computed alignments and jiwer; BLEU/ROUGE/accuracy by hand."""
 
 import random
+import re
+import shutil
+import subprocess
 
 import jiwer
 import numpy as np
 import pytest
 
-from signx_jax import metrics
+from signx_jax import metrics, scoring_files
+
+# Debian's sctk package keeps sclite off PATH, behind its `sctk` wrapper.
+SCLITE = shutil.which("sclite") or shutil.which("sclite", path="/usr/lib/sctk/bin")
 
 
 def test_wer_hand_computed_with_alignment_marks():
@@ -35,6 +41,65 @@ def test_sclite_costs_can_count_more_errors_than_levenshtein():
     # Same error count, different split: 2 S (cost 8) vs D C I (cost 6).
     ab = metrics.wer([["A", "B"]], [["B", "C"]], costs="sclite")
     assert [op for op, _, _ in ab.alignments[0].ops] == ["D", "C", "I"]
+
+
+@pytest.mark.parametrize(
+    "ref, hyp, marks",
+    [
+        # Equal cost 15 as S S S C I (4 errors) or I I I C D C D (5 errors).
+        ("REGEN WOLKE WOLKE REGEN", "SONNE SONNE SONNE REGEN WOLKE", "SSSCI"),
+        # Equal cost 15 as S S S C D (4 errors) or D D D C I C I (5 errors).
+        ("REGEN REGEN REGEN WOLKE SONNE", "WOLKE SONNE SONNE WOLKE", "DDDCICI"),
+    ],
+)
+def test_equal_cost_ties_are_broken_as_sclite_does(ref, hyp, marks):
+    """sclite's own output on these pairs (`-o pra`): substitution or match
+    first, then insertion, then deletion, which changes the error count."""
+    a = metrics.align(ref.split(), hyp.split())
+    assert "".join(op for op, _, _ in a.ops) == marks
+    assert (a.sub, a.dele, a.ins) == (marks.count("S"), marks.count("D"), marks.count("I"))
+
+
+def _sclite_marks(out: str) -> list[tuple[str, tuple[int, int, int]]]:
+    """Per-sentence C/S/D/I marks read from the REF/HYP rows of `sclite -o pra`
+    (correct words lowercased, '***' for a missing word), with its S, D, I."""
+    scores = re.findall(r"^Scores: \(#C #S #D #I\) (\d+) (\d+) (\d+) (\d+)$", out, re.M)
+    refs, hyps = re.findall(r"^REF:(.*)$", out, re.M), re.findall(r"^HYP:(.*)$", out, re.M)
+    rows = []
+    for score, ref, hyp in zip(scores, refs, hyps, strict=True):
+        marks = ""
+        for r, h in zip(ref.split(), hyp.split(), strict=True):
+            marks += "I" if r[0] == "*" else "D" if h[0] == "*" else "C" if r.islower() else "S"
+        rows.append((marks, tuple(int(x) for x in score[1:])))
+    return rows
+
+
+@pytest.mark.skipif(SCLITE is None, reason="NIST sclite (SCTK) is not installed")
+def test_alignments_equal_sclite_on_random_pairs(tmp_path):
+    """Op-by-op equal to sclite on STM/CTM files as the PHOENIX scorer reads them."""
+    rng = random.Random(0)
+    vocab = ["REGEN", "WOLKE", "SONNE", "poss-EUCH", "E+R+Z", "NORD"]
+    utts = []
+    for k in range(500):
+        words = vocab[: rng.randint(2, len(vocab))]  # small vocabularies repeat glosses
+        ref = [rng.choice(words) for _ in range(rng.randint(1, 15))]
+        hyp = [rng.choice(words) for _ in range(rng.randint(0, 15))]
+        utts.append((f"utt{k:04d}", ref, hyp))
+    scoring_files.write_stm(tmp_path / "ref.stm", [(u, r) for u, r, _ in utts])
+    scoring_files.write_ctm(tmp_path / "hyp.ctm", [(u, h) for u, _, h in utts])
+    out = subprocess.run(
+        [SCLITE, "-r", "ref.stm", "stm", "-h", "hyp.ctm", "ctm", "-o", "pra", "stdout"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    theirs = _sclite_marks(out)
+    assert len(theirs) == len(utts)
+    for (utt, ref, hyp), (marks, counts) in zip(utts, theirs, strict=True):
+        a = metrics.align(ref, hyp)
+        assert ("".join(op for op, _, _ in a.ops), (a.sub, a.dele, a.ins)) == (marks, counts), utt
 
 
 def test_wer_long_sequences_use_exact_integers():
