@@ -2,8 +2,10 @@
 
   python -m signx_jax.main --config configs/demo.py --workdir runs/demo
 
-Steps (each skipped when its output already exists in ``workdir``, so a
-re-run after a crash resumes where it stopped):
+The config (every stage, the corpus, the routes) is checked before any step.
+Steps (each skipped when its output already exists whole in ``workdir``, so a
+re-run after a crash resumes where it stopped; outputs are written atomically,
+see ``signx_jax/atomic.py``):
   1. generate the synthetic corpus -> pose shards + vocab.json;
   2. stage 1, Pose2Gloss fusion ViT on extracted poses;
   3. stage 2, Video2Pose on RGB frames against the frozen stage 1;
@@ -26,41 +28,93 @@ import sys
 import time
 
 import jax
-from absl import app, flags
+from absl import flags
 from flax import nnx
-from ml_collections import config_flags
 
+from signx_jax import atomic, cli
 from signx_jax.data import shards
 from signx_jax.data.augment import AugmentedSource
 from signx_jax.data.vocab import Vocabulary
 from signx_jax.latent_cache import ConcatSource, write_latents
 from signx_jax.models.video2pose import video_to_latent
-from signx_jax.train import tasks
+from signx_jax.train import faults, tasks
 from signx_jax.train.fit import fit, released_params
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/demo.py", "Pipeline config.")
-_WORKDIR = flags.DEFINE_string("workdir", "runs/demo", "Where everything is written.")
+_CONFIG = _WORKDIR = None
 log = logging.getLogger("signx.main")
 SPLITS = ("train", "dev", "test")
+ROUTES = ("pose", "video")
+
+
+def _define_flags() -> None:
+    """Defined only when run as a program: importing this module (tests) must not
+    claim absl's global flag names."""
+    global _CONFIG, _WORKDIR
+    _CONFIG = cli.define_config("configs/demo.py", "Pipeline config.")
+    _WORKDIR = flags.DEFINE_string("workdir", "runs/demo", "Where everything is written.")
+
+
+def config_problems(cfg) -> list[str]:
+    """Every problem of the pipeline config: each stage's (``faults.validate_config``),
+    the corpus generator's and the routes'. Checked before any work is done."""
+    problems = []
+    for stage in ("stage1", "stage2", "stage3"):
+        problems += [f"{stage}: {p}" for p in faults.config_problems(cfg[stage])]
+    corpus = cfg.corpus
+    for key in ("num_train", "num_dev", "num_test"):
+        if int(corpus[key]) <= 0:
+            problems.append(f"corpus.{key} must be > 0, got {corpus[key]}")
+    for key in corpus.keys():
+        low = str(key)
+        if low.startswith("min_") and f"max_{low[4:]}" in corpus:
+            lo, hi = corpus[key], corpus[f"max_{low[4:]}"]
+            if lo > hi:
+                problems.append(f"corpus.{key}={lo} is above corpus.max_{low[4:]}={hi}")
+    unknown = [r for r in cfg.routes if r not in ROUTES]
+    if unknown or not cfg.routes:
+        problems.append(f"routes={tuple(cfg.routes)}: expected one or more of {ROUTES}")
+    for route, weight in cfg.get("route_weights", {}).items():
+        if route not in ROUTES or int(weight) < 1 or int(weight) != weight:
+            problems.append(f"route_weights.{route}={weight}: a route of {ROUTES}, weight >= 1")
+    if int(cfg.keep_best) < 1:
+        problems.append(f"keep_best must be >= 1, got {cfg.keep_best}")
+    return problems
 
 
 def generate_corpus(corpus_cfg, data_dir: str) -> None:
-    if all(os.path.exists(shards.manifest_path(data_dir, s)) for s in SPLITS):
+    """Pose shards of every split + vocab.json, renamed into ``data_dir`` only when
+    all of it is written: a crash leaves no corpus, never a part of one."""
+    if _corpus_complete(data_dir):
         log.info("corpus already in %s", data_dir)
         return
+    if os.path.exists(data_dir):
+        log.warning("%s is incomplete (a run stopped while writing it): generating it again",
+                    data_dir)  # fmt: skip
     from data_pipelines.synthetic import generate_split
 
-    train_glosses = []
-    for split in SPLITS:
-        records = []
-        for clip in generate_split(corpus_cfg, split):
-            records.append(clip)
-            if split == "train":
-                train_glosses.append(clip["gloss"])
-        shards.write_split(
-            records, data_dir, split, extra_manifest={"generator": corpus_cfg.to_dict()}
-        )
-    Vocabulary.build(train_glosses).save(os.path.join(data_dir, "vocab.json"))
+    with atomic.directory(data_dir) as tmp_dir:
+        train_glosses = []
+        for split in SPLITS:
+            records = []
+            for clip in generate_split(corpus_cfg, split):
+                records.append(clip)
+                if split == "train":
+                    train_glosses.append(clip["gloss"])
+            shards.write_split(
+                records, tmp_dir, split, extra_manifest={"generator": corpus_cfg.to_dict()}
+            )
+        Vocabulary.build(train_glosses).save(os.path.join(tmp_dir, "vocab.json"))
+
+
+def _corpus_complete(data_dir: str) -> bool:
+    """Every split opens as a whole and vocab.json loads."""
+    if not all(shards.split_complete(data_dir, s) for s in SPLITS):
+        return False
+    try:
+        Vocabulary.load(os.path.join(data_dir, "vocab.json"))
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _sources(data_dir: str) -> dict:
@@ -110,8 +164,8 @@ def build_latent_cache(cfg, data, vocab, latent_dir, stage1, stage2) -> None:
         encode, features = routes[route]
         out_dir = os.path.join(latent_dir, route)
         for split in SPLITS:
-            if os.path.exists(shards.manifest_path(out_dir, split)):
-                continue
+            if shards.split_complete(out_dir, split):
+                continue  # (write_split writes the manifest last: a manifest is a whole split)
             write_latents(
                 encode, data[split], vocab, out_dir, split, mesh=stage1.mesh, features=features,
                 batch_size=cfg.stage3.data.eval_batch_size, buckets=cfg.stage3.data.buckets,
@@ -145,6 +199,9 @@ def main(argv) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("absl").setLevel(logging.WARNING)  # orbax is chatty at INFO
     cfg, workdir = _CONFIG.value, os.path.abspath(_WORKDIR.value)
+    problems = config_problems(cfg)
+    if problems:  # before the corpus: a typo must not cost a generated corpus first
+        raise faults.ConfigError("invalid config:\n  " + "\n  ".join(problems))
     t0 = time.time()
     data_dir = os.path.join(workdir, "data")
     generate_corpus(cfg.corpus, data_dir)
@@ -168,4 +225,4 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, _define_flags)

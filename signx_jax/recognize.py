@@ -155,7 +155,82 @@ def mediapipe_only(mp: np.ndarray, found: np.ndarray) -> tuple[np.ndarray, np.nd
     return poses, presence
 
 
+@dataclasses.dataclass
+class Clip:
+    """A decoded input, ready for a route: rgb uint8 [T, H, W, 3] (rgb route) or
+    poses [T, 1959] with presence [T, 5] (pose route)."""
+
+    where: str
+    route: str
+    fps: float
+    rgb: np.ndarray | None = None
+    poses: np.ndarray | None = None
+    presence: np.ndarray | None = None
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.rgb if self.route == "rgb" else self.poses)
+
+
+def read_input(
+    path: str | os.PathLike, route: str, *, fps: float = 25.0, max_frames: int | None = None
+) -> Clip:
+    """Decode ``path`` for ``route`` (no model needed): a file that is missing, empty,
+    undecodable or without a person fails here, before any checkpoint is read."""
+    p = check_input(path, route)
+    if route == "rgb":
+        rgb, fps = read_frames(p, fps=fps, max_frames=max_frames)
+        return Clip(str(path), route, fps, rgb=rgb)
+    mp, found, fps = read_mediapipe(p, fps=fps, max_frames=max_frames)
+    if not found.any():
+        raise RecognitionError(
+            f"{path}: no person detected (MediaPipe found no body or hand in any of "
+            f"{len(found)} frames)"
+        )
+    poses, presence = mediapipe_only(mp, found)
+    return Clip(str(path), route, fps, poses=poses, presence=presence)
+
+
 # -- the models -----------------------------------------------------------------------
+
+
+def cslr_min_frames(model_cfg) -> int:
+    """Fewest input frames CSLR's temporal conv pooling leaves a CTC frame of
+    (paper section 4.2: the TemporalConv stack shrinks the clip by its pool factors)."""
+    from signx_jax.models import temporal
+
+    spec = temporal.ConvSpec.from_config(model_cfg)
+    return next(t for t in range(1, 1 << 16) if temporal.conv_output_frames(spec, t) >= 1)
+
+
+def run_min_frames(workdir: str) -> int:
+    """``cslr_min_frames`` of a run's CSLR, from the config saved with its newest
+    checkpoint (no model is built)."""
+    import ml_collections
+
+    from signx_jax import checkpoint as ckpt_lib
+
+    ckpt_dir = os.path.join(os.path.abspath(workdir), "stage3", "checkpoints")
+    if not os.path.isdir(ckpt_dir):
+        raise RecognitionError(
+            f"{ckpt_dir}: no checkpoints; train the run first "
+            "(python -m signx_jax.main --workdir ...)"
+        )
+    ckpt = ckpt_lib.Checkpointer(ckpt_dir, read_only=True)
+    step = ckpt.latest_step()
+    if step is None:
+        raise RecognitionError(f"{ckpt_dir}: no complete checkpoint")
+    cfg = ml_collections.ConfigDict(ckpt.restore_config(step))
+    ckpt.close()
+    return cslr_min_frames(cfg.model)
+
+
+def check_length(num_frames: int, min_frames: int, where: str) -> None:
+    if num_frames < min_frames:
+        raise RecognitionError(
+            f"{where}: {num_frames} frames; the model needs at least {min_frames} "
+            "(CSLR's temporal conv pooling shrinks the clip by its pool factors)"
+        )
 
 
 def _restore_stage(stage_dir: str, task_factory, *, released: bool = False):
@@ -246,7 +321,6 @@ class Recognizer:
         from flax import nnx
 
         from signx_jax.data.vocab import Vocabulary
-        from signx_jax.models import temporal
         from signx_jax.train import tasks
 
         self.workdir = workdir = os.path.abspath(workdir)
@@ -275,9 +349,7 @@ class Recognizer:
         )
         self.cslr = stage3.model()
         self.prune_mask = stage3.state.aux["prune_mask"]
-        lengths = np.arange(1, 257)
-        ok = np.asarray(temporal.conv_output_lengths(self.cslr.conv_spec, lengths)) >= 1
-        self.min_frames = int(lengths[ok][0])
+        self.min_frames = cslr_min_frames(stage3.cfg.model)
 
         # Graph and state apart, so the jitted functions take the weights as arguments.
         p2g_def, self.p2g_state = nnx.split(self.p2g)
@@ -334,11 +406,7 @@ class Recognizer:
 
     # -- recognition -------------------------------------------------------------------
     def check_length(self, num_frames: int, where: str) -> None:
-        if num_frames < self.min_frames:
-            raise RecognitionError(
-                f"{where}: {num_frames} frames; the model needs at least {self.min_frames} "
-                "(CSLR's temporal conv pooling shrinks the clip by its pool factors)"
-            )
+        check_length(num_frames, self.min_frames, where)
 
     def from_poses(self, poses, presence, fps: float, where: str = "<poses>") -> Recognition:
         self.check_length(len(poses), where)
@@ -364,18 +432,12 @@ class Recognizer:
         self, path: str, route: str, *, fps: float = 25.0, max_frames: int | None = None
     ) -> Recognition:
         """A file / folder by ``route`` ("rgb" or "pose"); see the module docstring."""
-        p = check_input(path, route)
-        if route == "rgb":
-            rgb, fps = read_frames(p, fps=fps, max_frames=max_frames)
-            return self.from_rgb(rgb, fps, str(path))
-        mp, found, fps = read_mediapipe(p, fps=fps, max_frames=max_frames)
-        if not found.any():
-            raise RecognitionError(
-                f"{path}: no person detected (MediaPipe found no body or hand in any of "
-                f"{len(found)} frames)"
-            )
-        poses, presence = mediapipe_only(mp, found)
-        return self.from_poses(poses, presence, fps, str(path))
+        return self.from_clip(read_input(path, route, fps=fps, max_frames=max_frames))
+
+    def from_clip(self, clip: Clip) -> Recognition:
+        if clip.route == "rgb":
+            return self.from_rgb(clip.rgb, clip.fps, clip.where)
+        return self.from_poses(clip.poses, clip.presence, clip.fps, clip.where)
 
 
 def check_input(path: str | os.PathLike, route: str) -> Path:
@@ -393,6 +455,8 @@ def check_input(path: str | os.PathLike, route: str) -> Path:
         )
     if route == "rgb" and p.is_file() and suffix in POSE_SUFFIXES:
         raise RecognitionError(f"{path}: the rgb route needs a video or a frame folder")
+    if p.is_file() and p.stat().st_size == 0:
+        raise RecognitionError(f"{path}: the file is empty")
     return p
 
 
@@ -548,11 +612,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.getLogger("absl").setLevel(logging.ERROR)  # orbax warns on read-only managers
     try:
-        check_input(args.input, args.route)  # a typo fails before the models load
+        # The input is read and its length checked before the models load (seconds):
+        # a missing, empty or too short file fails at once.
+        clip = read_input(args.input, args.route, fps=args.fps, max_frames=args.max_frames)
+        check_length(clip.num_frames, run_min_frames(args.workdir), args.input)
         recognizer = Recognizer(args.workdir, routes=(args.route,))
-        result = recognizer.recognize(
-            args.input, args.route, fps=args.fps, max_frames=args.max_frames
-        )
+        result = recognizer.from_clip(clip)
     except RecognitionError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

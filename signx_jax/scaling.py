@@ -35,12 +35,11 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from absl import app, flags
+from absl import flags
 from flax import nnx
-from ml_collections import config_flags
 
+from signx_jax import cli, schema
 from signx_jax import metrics as metrics_lib
-from signx_jax import schema
 from signx_jax.decoding import ctc_greedy
 from signx_jax.models.summary import count_params
 from signx_jax.train import losses
@@ -52,9 +51,7 @@ def _define_flags() -> dict:
     """Command-line flags, defined only when run as a program: importing this
     module (tests, notebooks) must not claim absl's global flag names."""
     return {
-        "config": config_flags.DEFINE_config_file(
-            "config", "configs/ladder.py:scaling", "Sweep config."
-        ),
+        "config": cli.define_config("configs/ladder.py:scaling", "Sweep config."),
         "out": flags.DEFINE_string("out", "signx_jax/benchmarks/results", "Output directory."),
         "replot": flags.DEFINE_bool("replot", False, "Refit and redraw from --out/scaling.json."),
     }
@@ -408,5 +405,4 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
-    _FLAGS.update(_define_flags())
-    app.run(main)
+    cli.run(main, lambda: _FLAGS.update(_define_flags()))

@@ -322,3 +322,49 @@ def test_checkpoint_of_another_model_is_a_clear_error(run_dir, tmp_path):
     vocab = Vocabulary.load(os.path.join(run_dir, "data", "vocab.json"))
     with pytest.raises(RecognitionError, match=r"checkpoints: step \d+ does not match"):
         recognize._restore_stage(str(stage), lambda c: tasks.Video2PoseTask(c, len(vocab)))
+
+
+@pytest.fixture
+def no_models(monkeypatch):
+    """Loading a model fails the test: the input checks must come first."""
+
+    def load(*args, **kwargs):
+        raise AssertionError("a model was loaded before the input was checked")
+
+    monkeypatch.setattr(recognize, "Recognizer", load)
+    monkeypatch.setattr(recognize, "_restore_stage", load)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a video"])
+def test_command_rejects_an_undecodable_video_before_loading_models(
+    tmp_path, capsys, no_models, content
+):
+    (tmp_path / "clip.mp4").write_bytes(content)
+    argv = ["--workdir", str(tmp_path), "--input", str(tmp_path / "clip.mp4")]
+    assert recognize.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / 'clip.mp4'}: ") and err.count("\n") == 1, err
+
+
+def test_command_rejects_a_short_video_before_loading_models(
+    tmp_path, capsys, monkeypatch, no_models
+):
+    _write_video(tmp_path / "clip.avi", _moving_bar(3), codec="MJPG")
+    asked = []
+    monkeypatch.setattr(recognize, "run_min_frames", lambda w: asked.append(w) or 8)
+    argv = ["--workdir", str(tmp_path), "--input", str(tmp_path / "clip.avi")]
+    assert recognize.main(argv) == 2
+    assert asked == [str(tmp_path)]  # read from the run's saved config, no model built
+    err = capsys.readouterr().err
+    assert "clip.avi: 3 frames; the model needs at least 8" in err, err
+
+
+def test_cslr_min_frames_matches_the_conv_lengths():
+    from configs.demo import get_config
+    from signx_jax.models import temporal
+
+    model_cfg = get_config("tiny").stage3.model
+    n = recognize.cslr_min_frames(model_cfg)
+    spec = temporal.ConvSpec.from_config(model_cfg)
+    lengths = np.asarray(temporal.conv_output_lengths(spec, np.arange(1, n + 1)))
+    assert lengths[-1] >= 1 and (n == 1 or lengths[-2] == 0)

@@ -15,7 +15,6 @@ checked when a split is opened. Neither path imports TensorFlow.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -25,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from signx_jax import schema
+from signx_jax import atomic, schema
 from signx_jax.data import records as rec
 from signx_jax.data import tfrecord
 from signx_jax.data.manifest import (  # noqa: F401  (re-exported: the public shard API)
@@ -131,6 +130,10 @@ def write_split(
     tmp_paths, counts, kind, stats = _write_tmp_shards(
         records, out_dir, split, records_per_shard, pose_dtype
     )
+    # The old manifest goes before its shards are replaced: a crash below then
+    # leaves no manifest (an unfinished split), never one naming other shards.
+    if os.path.exists(manifest_path(out_dir, split)):
+        os.remove(manifest_path(out_dir, split))
     shards = []
     for i, tmp in enumerate(tmp_paths):
         name = f"{split}-{i:05d}-of-{len(tmp_paths):05d}.tfrecord"
@@ -161,12 +164,18 @@ def write_split(
         **stats,
         "extra": extra_manifest or {},
     }
-    tmp_manifest = manifest_path(out_dir, split) + ".tmp"
-    with open(tmp_manifest, "w") as f:
-        json.dump(manifest, f, indent=1, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp_manifest, manifest_path(out_dir, split))
+    atomic.write_json(manifest_path(out_dir, split), manifest, indent=1, sort_keys=True)
     return manifest
+
+
+def split_complete(data_dir: str, split: str) -> bool:
+    """``split`` of ``data_dir`` opens as a whole: its manifest, and every shard and
+    index it names with the recorded sizes and counts (no payload is read)."""
+    try:
+        open_split(data_dir, split).close()
+    except (OSError, ValueError):  # missing, half-written or corrupt (ShardCorruptionError)
+        return False
+    return True
 
 
 class PoseShardSource:

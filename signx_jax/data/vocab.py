@@ -14,7 +14,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from signx_jax import schema
+from signx_jax import atomic, schema
 
 _SKIP_ON_DECODE = frozenset({schema.PAD_ID, schema.BOS_ID, schema.BLANK_ID})
 
@@ -106,9 +106,9 @@ class Vocabulary:
         return " ".join(out)
 
     def save(self, path: str) -> None:
-        with open(path, "w") as f:
-            json.dump({"tokens": self._tokens, "counts": self._counts}, f, ensure_ascii=False)
-            f.write("\n")
+        """Write ``path`` atomically: a reader finds the whole vocabulary or none."""
+        atomic.write_json(path, {"tokens": self._tokens, "counts": self._counts},
+                          ensure_ascii=False)  # fmt: skip
 
     @classmethod
     def load(cls, path: str) -> Vocabulary:

@@ -116,6 +116,9 @@ def _shape_problems(cfg) -> list[str]:
     policy = data.get("nonfinite_inputs", "mask")
     if policy not in NONFINITE_POLICIES:
         problems.append(f"data.nonfinite_inputs={policy!r}; expected one of {NONFINITE_POLICIES}")
+    optim = cfg.get("optim") or {}
+    if "lr" in optim and not float(optim["lr"]) > 0:
+        problems.append(f"optim.lr must be > 0, got {optim['lr']}")
     train = cfg.get("train") or {}
     for key in ("total_steps", "log_every", "checkpoint_every", "max_nonfinite_streak"):
         if key in train and int(train[key]) <= 0:
@@ -143,14 +146,14 @@ def _mesh_problems(cfg, device_count: int, process_count: int) -> list[str]:
     return []
 
 
-def validate_config(
+def config_problems(
     cfg: ml_collections.ConfigDict,
     *,
     device_count: int | None = None,
     process_count: int | None = None,
     check_mesh: bool = True,
-) -> None:
-    """Raise ConfigError listing every problem of ``cfg`` (before any compile)."""
+) -> list[str]:
+    """Every problem of ``cfg`` (empty: it can train); see ``validate_config``."""
     problems = []
     reference = _reference_config(cfg)
     if reference is not None:
@@ -160,6 +163,20 @@ def validate_config(
         devices = jax.device_count() if device_count is None else device_count
         processes = jax.process_count() if process_count is None else process_count
         problems += _mesh_problems(cfg, devices, processes)
+    return problems
+
+
+def validate_config(
+    cfg: ml_collections.ConfigDict,
+    *,
+    device_count: int | None = None,
+    process_count: int | None = None,
+    check_mesh: bool = True,
+) -> None:
+    """Raise ConfigError listing every problem of ``cfg`` (before any compile)."""
+    problems = config_problems(
+        cfg, device_count=device_count, process_count=process_count, check_mesh=check_mesh
+    )
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 

@@ -40,14 +40,13 @@ import os
 import jax
 from absl import app, flags
 from flax import nnx
-from ml_collections import config_flags
 
 from configs.common import train_config
-from signx_jax import distributed
+from signx_jax import cli, distributed
 from signx_jax.data import shards
 from signx_jax.data.augment import AugmentedSource
 from signx_jax.data.vocab import Vocabulary
-from signx_jax.train import tasks
+from signx_jax.train import faults, tasks
 from signx_jax.train.fit import fit, released_params
 from signx_jax.train.isolated import IsolatedTask, evaluate_splits
 from signx_jax.train.loop import Trainer
@@ -59,7 +58,7 @@ def _define_flags() -> None:
     """The CLI's flags, defined only when run as a program: importing this
     module (tests, notebooks) must not claim absl's global flag names."""
     global _CONFIG, _WORKDIR, _MODE, _ROUTE, _LATENT_DIR, _SPLITS, _STEP
-    _CONFIG = config_flags.DEFINE_config_file("config", None, "Stage config file[:size].")
+    _CONFIG = cli.define_config(None, "Stage config file[:size].")
     _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, logs).")
     _MODE = flags.DEFINE_enum("mode", "train", ["train", "cache", "evaluate"], "What to do.")
     _ROUTE = flags.DEFINE_enum("route", "video", ["pose", "video"], "Latent cache route.")
@@ -126,6 +125,7 @@ def main(argv) -> None:
     cfg, workdir = _CONFIG.value, _WORKDIR.value
     if cfg is None or workdir is None:
         raise app.UsageError("--config and --workdir are required")
+    faults.validate_config(cfg)  # before any data is read or written
     if _MODE.value == "cache" and not _LATENT_DIR.value:
         raise app.UsageError("--mode cache needs --latent_dir (where the latent shards go)")
     if cfg.data.get("task", "recognition") == "translation":
@@ -220,5 +220,4 @@ def _evaluate(cfg, task, vocab, workdir: str) -> None:
 
 
 if __name__ == "__main__":
-    _define_flags()
-    app.run(main)
+    cli.run(main, _define_flags)

@@ -256,10 +256,14 @@ def _main(argv) -> None:
 
 
 if __name__ == "__main__":
-    from absl import app, flags
-    from ml_collections import config_flags
+    from absl import flags
 
-    _CONFIG = config_flags.DEFINE_config_file("config", None, "Translation config file[:size].")
-    _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, logs).")
-    _MODE = flags.DEFINE_enum("mode", "train", ["train", "evaluate"], "What to do.")
-    app.run(_main)
+    from signx_jax import cli
+
+    def _define_flags() -> None:
+        global _CONFIG, _WORKDIR, _MODE
+        _CONFIG = cli.define_config(None, "Translation config file[:size].")
+        _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, logs).")
+        _MODE = flags.DEFINE_enum("mode", "train", ["train", "evaluate"], "What to do.")
+
+    cli.run(_main, _define_flags)

@@ -258,3 +258,27 @@ def test_numpy_crc_fallback_reads_and_checks(tmp_path, clips, monkeypatch):
     _flip(_shard_file(out, manifest, 0), offset + tfrecord.HEADER_BYTES + length // 3)
     with pytest.raises(shards.ShardCorruptionError, match="payload CRC"):
         source[1]
+
+
+def test_rewrite_killed_before_its_manifest_leaves_no_manifest(tmp_path, monkeypatch):
+    """Rewriting a split drops the old manifest before replacing its shards: a
+    crash in between reads as an unfinished split, never as the old one."""
+
+    def latents(n):
+        return [{"clip_id": f"c{i}", "gloss": "A", "latent": np.ones((2 + i, 4))} for i in range(n)]
+
+    out = str(tmp_path)
+    shards.write_split(latents(3), out, "dev")
+    assert shards.split_complete(out, "dev")
+
+    def killed(path):
+        raise KeyboardInterrupt("killed before the manifest")
+
+    with monkeypatch.context() as m:
+        m.setattr(shards, "sha256_file", killed)
+        with pytest.raises(KeyboardInterrupt):
+            shards.write_split(latents(5), out, "dev")
+    assert not os.path.exists(shards.manifest_path(out, "dev"))
+    assert not shards.split_complete(out, "dev")
+    shards.write_split(latents(5), out, "dev")
+    assert len(shards.open_split(out, "dev")) == 5

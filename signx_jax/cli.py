@@ -1,0 +1,140 @@
+"""Command-line entry points: a mistake the user made ends as one line, exit 2.
+
+Every absl program of the package starts through ``run``; a config flag is
+defined with ``define_config``. What the user can fix (a ``--config.``
+override naming no field, an unparsable flag value, a ``ConfigError`` from
+``train.faults.validate_config``, a ``UsageError``) prints as
+``error: <what to fix>`` on stderr and exits with status 2 instead of a chain
+of tracebacks. Bugs keep their tracebacks.
+
+ml_collections reads the ``--config.<path>`` overrides from ``sys.argv`` as
+soon as the flag is *defined* (to parse the default config), so the overrides
+are checked here, before the definition, against the config they apply to.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import ml_collections
+from absl import app, flags
+from ml_collections import config_flags
+
+EXIT_USAGE = 2  # what argparse and most Unix tools use for a bad command line
+
+
+class UsageError(Exception):
+    """A command-line mistake; the message says what to fix."""
+
+
+def fail(message: str) -> None:
+    """Print ``error: message`` to stderr and exit with status 2."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(EXIT_USAGE)
+
+
+# -- config overrides ---------------------------------------------------------------
+
+
+def _config_arg(argv: Sequence[str], name: str) -> str | None:
+    """The value of ``--name`` in ``argv`` (either ``--name=v`` or ``--name v``)."""
+    value = None
+    for i, arg in enumerate(argv):
+        m = re.fullmatch(rf"--?{name}(=(.*))?", arg)
+        if m:
+            value = m.group(2) if m.group(1) else (argv[i + 1] if i + 1 < len(argv) else None)
+    return value
+
+
+def _override_paths(argv: Sequence[str], name: str) -> list[str]:
+    """``a.b.c`` of every ``--name.a.b.c[=v]`` / ``--noname.a.b.c`` in ``argv``."""
+    pattern = re.compile(rf"--?(?:no)?{name}\.([^=]+)(=.*)?")
+    return [m.group(1) for arg in argv if (m := pattern.fullmatch(arg))]
+
+
+def override_problem(config: Any, path: str, name: str = "config") -> str | None:
+    """Why ``--name.path`` cannot apply to ``config`` (None: it names a field)."""
+    node, where = config, name
+    for field in path.split("."):
+        if "[" in field or not isinstance(node, ml_collections.ConfigDict | dict):
+            return None  # indexing into a sequence or a leaf: ml_collections decides
+        if field not in node:
+            keys = [str(k) for k in node.keys()]
+            close = difflib.get_close_matches(field, keys, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            return f"--{name}.{path}: no field {field!r} in {where}{hint}"
+        node, where = node[field], f"{where}.{field}"
+    return None
+
+
+def load_config(spec: str, name: str = "config") -> ml_collections.ConfigDict:
+    """``file.py[:arg]`` -> ``get_config(arg)``, as ``config_flags`` loads it."""
+    path, colon, arg = spec.partition(":")
+    if not os.path.isfile(path):
+        raise UsageError(f"--{name}={spec}: no such config file ({os.path.abspath(path)})")
+    module_spec = importlib.util.spec_from_file_location(
+        os.path.splitext(os.path.basename(path))[0], path
+    )
+    module = importlib.util.module_from_spec(module_spec)
+    try:
+        module_spec.loader.exec_module(module)
+        return module.get_config(*([arg] if colon else []))
+    except (TypeError, ValueError, KeyError, AttributeError) as e:  # no get_config, bad arg
+        raise UsageError(f"--{name}={spec}: {e}") from None
+
+
+def check_overrides(argv: Sequence[str], default: str | None, name: str = "config") -> None:
+    """Raise UsageError for a missing config file or an override naming no field."""
+    paths = _override_paths(argv, name)
+    spec = _config_arg(argv, name) or default
+    if not paths and spec == default:
+        return  # nothing from the user to check
+    if spec is None:
+        raise UsageError(f"--{name}.{paths[0]} given without --{name}=<config file>")
+    config = load_config(spec, name)
+    for path in paths:
+        problem = override_problem(config, path, name)
+        if problem:
+            raise UsageError(problem)
+
+
+def define_config(default: str | None, help_text: str, name: str = "config"):
+    """``config_flags.DEFINE_config_file`` after checking the user's overrides."""
+    check_overrides(sys.argv, default, name)
+    return config_flags.DEFINE_config_file(name, default, help_text)
+
+
+# -- running ------------------------------------------------------------------------
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+    try:
+        return flags.FLAGS(argv)
+    except (flags.Error, KeyError, AttributeError) as e:  # a value the flag cannot take
+        fail(str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__)
+    return argv  # unreachable (fail exits); keeps type checkers content
+
+
+def run(main: Callable[[list[str]], Any], define_flags: Callable[[], Any] | None = None) -> None:
+    """``absl.app.run(main)``, with the user's mistakes as one line and exit 2."""
+    from signx_jax.train.faults import ConfigError
+
+    try:
+        if define_flags is not None:
+            define_flags()
+    except UsageError as e:
+        fail(str(e))
+
+    def guarded(argv):
+        try:
+            return main(argv)
+        except (ConfigError, UsageError, app.UsageError) as e:
+            fail(str(e))
+
+    app.run(guarded, flags_parser=_parse_flags)
