@@ -96,9 +96,8 @@ class Pose2GlossTask:
             step, self.cfg.train.total_steps, cfg.teacher_forcing_start, cfg.teacher_forcing_end
         )
         first = model.decode(z, batch["frame_mask"], tokens_in, deterministic=False)
-        predicted = losses.shift_right(jnp.argmax(jax.lax.stop_gradient(first), -1))
         rng = jax.random.fold_in(jax.random.key(self.cfg.seed), step)
-        mixed = losses.mix_decoder_inputs(rng, tokens_in, predicted, ratio)
+        mixed = losses.scheduled_decoder_inputs(rng, tokens_in, first, ratio)
         logits = model.decode(z, batch["frame_mask"], mixed, deterministic=False)
         l_text = losses.label_smoothed_ce(logits, targets, tmask, cfg.label_smoothing)
         l_word = losses.word_matching_loss(logits, targets, tmask, model.embedding_matrix())
