@@ -80,6 +80,7 @@ def train_config(
     c.optim = default_optim_config(stage)
 
     c.train = ml_collections.ConfigDict()
+    # Steps are optimizer updates of optim.grad_accum_steps micro-batches each.
     c.train.total_steps = 30_000 if stage == "cslr" else 20_000
     c.train.log_every = 50
     c.train.eval_every = 1000
@@ -87,7 +88,7 @@ def train_config(
     c.train.keep_best = 5  # best-k by dev WER; the released model averages them
     c.train.best_metric = "dev_pose_mse" if stage == "video2pose" else "dev_wer"
     c.train.async_checkpoints = True
-    c.train.max_nonfinite_streak = 20  # consecutive NaN/Inf updates before stopping
+    c.train.max_nonfinite_streak = 20  # consecutive NaN/Inf micro-batches before stopping
     c.train.min_free_bytes = 0  # extra free disk required beyond keep_best + 2 checkpoints
 
     c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1))

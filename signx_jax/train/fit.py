@@ -4,7 +4,12 @@
 ``workdir``, evaluates on dev every ``train.eval_every`` steps (saving a
 checkpoint scored by dev WER, so the best five are kept), saves a resume
 checkpoint every ``train.checkpoint_every`` steps, and on SIGTERM/SIGINT
-finishes the step, saves state + iterator, waits for the write and returns.
+finishes the update, saves state + iterator, waits for the write and returns.
+
+A step here is an optimizer update: ``optim.grad_accum_steps`` micro-batches
+(``signx_jax/train/loop.py``). ``total_steps``, ``max_steps``, the intervals
+above, checkpoint numbers and logged steps all count updates; logging,
+evaluation, saving and preemption happen only between updates.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from signx_jax import checkpoint as ckpt_lib
 from signx_jax.data import pipeline
 from signx_jax.train import faults
 from signx_jax.train.loop import Trainer, TrainingDiverged, _Preemption, check_workdir, to_global
+from signx_jax.train.optimizers import accum_steps
 
 log = logging.getLogger("signx.train")
 
@@ -77,7 +83,8 @@ def fit(
     target_vocab=None,
     max_steps: int | None = None,
 ) -> FitResult:
-    """Train ``task`` to ``cfg.train.total_steps`` (or stop early at ``max_steps``)."""
+    """Train ``task`` to ``cfg.train.total_steps`` updates (or stop early at
+    ``max_steps`` updates), k = ``optim.grad_accum_steps`` micro-batches each."""
     check_workdir(workdir)
     trainer = Trainer(cfg, task)
     # Room for the latest + best-k checkpoints + one being written (issue 9).
@@ -85,7 +92,7 @@ def fit(
         workdir, trainer.state, copies=cfg.train.keep_best + 2,
         min_free_bytes=cfg.train.get("min_free_bytes", 0),
     )  # fmt: skip
-    total = int(cfg.train.total_steps)
+    total, accum = int(cfg.train.total_steps), accum_steps(cfg.optim)
     stop_at = total if max_steps is None else min(total, max_steps)
     train_it = pipeline.make_train_iterator(
         train_source,
@@ -107,12 +114,12 @@ def fit(
         metric=cfg.train.best_metric,
         async_save=cfg.train.async_checkpoints,
     )
-    step = 0
+    step = 0  # optimizer updates applied
     latest = ckpt.latest_step()
     if latest is not None:
         _check_same_model(ckpt, latest, cfg)
         trainer.restore_state(ckpt.restore(latest, trainer.abstract_state(), data_iter=train_it))
-        step = int(jax.device_get(trainer.state.step))
+        step, _ = trainer.counters()
         log.info("resumed from %s at step %d", ckpt.directory, step)
     writer = metric_writers.create_default_writer(
         os.path.join(workdir, "tb"), just_logging=jax.process_index() > 0
@@ -138,23 +145,25 @@ def fit(
             )
             nonfinite_inputs += bad
             metrics = trainer.train_step(to_global(batch, trainer.mesh))
-            step += 1
-            streak = int(jax.device_get(trainer.state.nonfinite_streak))
+            done, streak = trainer.counters()
             if streak >= cfg.train.max_nonfinite_streak:
-                save()
+                save()  # under the update count reached; kept as is if saved already
                 ckpt.wait()
                 raise TrainingDiverged(
-                    f"{streak} consecutive non-finite updates at step {step}: "
+                    f"{streak} consecutive non-finite micro-steps after step {step}: "
                     f"stopped; last good state saved in {ckpt.directory}"
                 )
+            if done == step:  # inside an update, or a skipped non-finite micro-batch
+                continue
+            step = done
             if step % cfg.train.log_every == 0 or step == stop_at:
                 scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
                 scalars["nonfinite_total"] = float(jax.device_get(trainer.state.nonfinite_total))
                 scalars["nonfinite_inputs"] = float(nonfinite_inputs)  # records masked, this run
                 elapsed = time.perf_counter() - t0
                 steps_s = (step - step0) / max(elapsed, 1e-9)
-                scalars["steps_per_sec"] = steps_s
-                scalars["examples_per_sec"] = steps_s * cfg.data.batch_size
+                scalars["steps_per_sec"] = steps_s  # updates
+                scalars["examples_per_sec"] = steps_s * cfg.data.batch_size * accum
                 writer.write_scalars(step, scalars)
                 history.append(dict(scalars, step=step))
                 eta = (stop_at - step) / max(steps_s, 1e-9)

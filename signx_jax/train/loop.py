@@ -9,6 +9,13 @@ A stage contributes a small ``Task`` (see ``signx_jax/train/tasks.py``):
 how to build its model, its loss, its evaluation and any extra state. The
 loop owns everything else, so all stages get the same sharding, donation,
 NaN handling, checkpointing and preemption behaviour.
+
+Counting: the compiled step is one *micro-step* on one micro-batch;
+``optim.grad_accum_steps`` finite micro-steps make one optimizer *update*
+(optax.MultiSteps). Every step number a user sees counts updates
+(``train.total_steps``, ``eval_every``, ``log_every``, ``checkpoint_every``,
+checkpoint numbers, the logged step and lr); ``TrainState.step`` counts
+micro-steps and ``state.step_of`` converts (see there for skipped ones).
 """
 
 from __future__ import annotations
@@ -28,14 +35,14 @@ from flax import nnx
 from signx_jax import checkpoint as ckpt_lib
 from signx_jax import sharding as shd
 from signx_jax.train import faults
-from signx_jax.train.optimizers import make_optimizer
-from signx_jax.train.state import TrainState, select_tree, tree_all_finite
+from signx_jax.train.optimizers import accum_steps, make_optimizer
+from signx_jax.train.state import TrainState, select_tree, step_of, tree_all_finite
 
 log = logging.getLogger("signx.train")
 
 
 class TrainingDiverged(RuntimeError):
-    """Too many consecutive non-finite updates; the last good state is saved."""
+    """Too many consecutive non-finite micro-steps; the last good state is saved."""
 
 
 class _Preemption:
@@ -156,11 +163,14 @@ class Trainer:
 
     # -- update step -------------------------------------------------------------
     def _step(self, state: TrainState, batch: dict[str, jax.Array]):
+        """One micro-step; the task sees its ``Step`` (update index for
+        schedules, micro index for random keys)."""
         task, graphdef = self.task, self.graphdef
+        at = step_of(state.step, state.nonfinite_total, accum_steps(self.cfg.optim))
 
         def loss_of(params, rest):
             model = nnx.merge(graphdef, params, rest, copy=True)
-            loss, (metrics, aux_stats) = task.loss_fn(model, state.aux, batch, state.step)
+            loss, (metrics, aux_stats) = task.loss_fn(model, state.aux, batch, at)
             _, _, new_rest = nnx.split(model, task.trainable, ...)
             return loss, (metrics, aux_stats, new_rest)
 
@@ -170,8 +180,10 @@ class Trainer:
         finite = jnp.isfinite(loss) & tree_all_finite(grads)
         updates, new_opt = self.tx.update(grads, state.opt_state, state.params)
         new_params = optax.apply_updates(state.params, updates)
-        new_aux = task.update_aux(state.aux, aux_stats, state.step)
-        # A non-finite step changes nothing but the counters (issue 9).
+        new_aux = task.update_aux(state.aux, aux_stats, at)
+        # A non-finite micro-step changes nothing but the counters (issue 9):
+        # MultiSteps neither accumulates nor counts it, and ``step_of`` leaves
+        # it out of the update count, so fit draws one more micro-batch.
         new_state = state.replace(
             step=state.step + 1,
             params=select_tree(finite, new_params, state.params),
@@ -182,7 +194,7 @@ class Trainer:
             nonfinite_streak=jnp.where(finite, 0, state.nonfinite_streak + 1),
         )
         metrics = dict(metrics, loss=loss, grad_norm=optax.global_norm(grads))
-        metrics["lr"] = self.schedule(state.step)
+        metrics["lr"] = self.schedule(at.update)  # the lr of the update this feeds
         metrics["finite"] = finite.astype(jnp.float32)
         return new_state, metrics
 
@@ -199,6 +211,14 @@ class Trainer:
         with jax.set_mesh(self.mesh):
             self.state, metrics = self._train_step(self.state, batch)
         return metrics
+
+    def counters(self) -> tuple[int, int]:
+        """(optimizer updates applied, consecutive non-finite micro-steps), on the host."""
+        s = self.state
+        step, skipped, streak = (
+            int(x) for x in jax.device_get((s.step, s.nonfinite_total, s.nonfinite_streak))
+        )
+        return int(step_of(step, skipped, accum_steps(self.cfg.optim)).update), streak
 
     def eval_step(self, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
         with jax.set_mesh(self.mesh):

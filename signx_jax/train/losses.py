@@ -136,6 +136,22 @@ def mix_decoder_inputs(
     return jnp.where(keep_gold, targets_in, prev_pred.astype(targets_in.dtype))
 
 
+def scheduled_decoder_inputs(
+    rng: Array, tokens_in: Array, first_logits: Array, ratio: float | Array
+) -> Array:
+    """Stage-1 scheduled sampling (Table 6): second-pass decoder inputs from a
+    first, teacher-forced pass.
+
+    tokens_in: int [B, L], ``shift_right(targets)``; first_logits: [B, L, V],
+    the first pass on ``tokens_in``, so first_logits[:, j] predicts target j.
+    Returns int [B, L] as ``mix_decoder_inputs``: BOS, then per position j
+    gold token j - 1 or the first pass's guess for it, as inference feeds it.
+    The argmax goes in unshifted: ``mix_decoder_inputs`` does the one shift.
+    """
+    predicted = jnp.argmax(jax.lax.stop_gradient(first_logits), -1)
+    return mix_decoder_inputs(rng, tokens_in, predicted, ratio)
+
+
 def shift_right(targets: Array, bos: int = schema.BOS_ID, pad: int = schema.PAD_ID) -> Array:
     """Decoder inputs for teacher forcing: [BOS, y_0, ..., y_{L-2}].
 

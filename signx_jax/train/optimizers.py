@@ -21,8 +21,12 @@ clip_norm            global-norm clip of the (accumulated) gradient; <= 0 off
 grad_accum_steps     micro-batches averaged per update (optax.MultiSteps)
 ==================== ======================================================
 
-``total_steps`` everywhere counts optimizer *updates*; with accumulation the
-trainer runs total_steps * grad_accum_steps micro-steps.
+``total_steps`` everywhere counts optimizer *updates* (as do ``eval_every``,
+``log_every``, ``checkpoint_every``, ``max_steps`` and checkpoint numbers);
+one update is ``grad_accum_steps`` finite micro-batches, so a run takes
+total_steps * grad_accum_steps micro-steps, plus one for each non-finite
+micro-batch it skips (``signx_jax/train/state.py``: ``step_of``). The
+schedule is indexed by update, as MultiSteps' inner optimizer counts.
 """
 
 from __future__ import annotations
@@ -102,6 +106,11 @@ def make_schedule(optim_cfg: ml_collections.ConfigDict, total_steps: int) -> opt
     raise ValueError(f"config.optim.schedule={name!r}: expected 'cosine', 'noam' or 'constant'")
 
 
+def accum_steps(optim_cfg: ml_collections.ConfigDict) -> int:
+    """Micro-batches per update: ``grad_accum_steps``, 1 when unset or <= 1."""
+    return max(1, int(optim_cfg.get("grad_accum_steps", 1)))
+
+
 def _matrices(params):
     """Weight-decay mask: True for kernels/embeddings (ndim >= 2)."""
     return jax.tree.map(lambda p: p.ndim >= 2, params)
@@ -116,8 +125,8 @@ def make_optimizer(
     optax.MultiSteps when grad_accum_steps > 1: the wrapped optimizer then
     returns zero updates for k - 1 micro-steps and applies the update of the
     mean gradient on the k-th; clipping sees that mean gradient. The schedule
-    is indexed by the update count (MultiSteps' inner count), which the
-    trainer should use when it logs the learning rate.
+    is indexed by the update count (MultiSteps' inner count); the trainer
+    logs ``schedule(update)``, the lr of the update a micro-step feeds.
     """
     schedule = make_schedule(optim_cfg, total_steps)
     if optim_cfg.name == "adamw":
@@ -142,7 +151,7 @@ def make_optimizer(
     if optim_cfg.clip_norm and optim_cfg.clip_norm > 0:
         parts.append(optax.clip_by_global_norm(optim_cfg.clip_norm))
     tx = optax.chain(*parts, opt)
-    k = int(optim_cfg.grad_accum_steps)
+    k = accum_steps(optim_cfg)
     if k > 1:
         tx = optax.MultiSteps(tx, every_k_schedule=k).gradient_transformation()
     return tx, schedule

@@ -5,8 +5,14 @@ A task tells the generic loop (``signx_jax/train/loop.py``):
   * ``build_model`` and ``trainable`` (an NNX filter; everything else is frozen
     or non-differentiable state);
   * ``loss_fn(model, aux, batch, step) -> (loss, (metrics, aux_stats))``;
-  * ``init_aux`` / ``update_aux`` for state outside the model (pruning mask);
+  * ``init_aux`` / ``update_aux(aux, stats, step)`` for state outside the
+    model (pruning mask);
   * ``eval_fn`` (compiled, per batch) and ``summarize_eval`` (host, per split).
+
+``step`` is a ``signx_jax.train.state.Step``, called once per micro-batch:
+schedules read ``step.update`` (optimizer updates, what ``train.total_steps``
+counts), random keys fold in ``step.micro`` (one per micro-batch), and
+once-per-update changes wait for ``step.applies``.
 
 Stage 1 (SPEC section 3): L_text + L_word + L_contrast with scheduled
 teacher forcing. Stage 2 (section 4): masked per-stream MSE (eq. 14), plus an
@@ -93,12 +99,14 @@ class Pose2GlossTask:
         )
         targets, tmask, tokens_in = _targets(batch)
         ratio = losses.scheduled_teacher_forcing_ratio(
-            step, self.cfg.train.total_steps, cfg.teacher_forcing_start, cfg.teacher_forcing_end
+            step.update,
+            self.cfg.train.total_steps,
+            cfg.teacher_forcing_start,
+            cfg.teacher_forcing_end,
         )
         first = model.decode(z, batch["frame_mask"], tokens_in, deterministic=False)
-        predicted = losses.shift_right(jnp.argmax(jax.lax.stop_gradient(first), -1))
-        rng = jax.random.fold_in(jax.random.key(self.cfg.seed), step)
-        mixed = losses.mix_decoder_inputs(rng, tokens_in, predicted, ratio)
+        rng = jax.random.fold_in(jax.random.key(self.cfg.seed), step.micro)
+        mixed = losses.scheduled_decoder_inputs(rng, tokens_in, first, ratio)
         logits = model.decode(z, batch["frame_mask"], mixed, deterministic=False)
         l_text = losses.label_smoothed_ce(logits, targets, tmask, cfg.label_smoothing)
         l_word = losses.word_matching_loss(logits, targets, tmask, model.embedding_matrix())
@@ -214,7 +222,7 @@ class Video2PoseTask:
         cfg = self.cfg.loss
         rgb = batch["rgb"]
         if self.cfg.data.get("colour_jitter", 0.0):
-            key = jax.random.fold_in(jax.random.key(self.cfg.seed), step)
+            key = jax.random.fold_in(jax.random.key(self.cfg.seed), step.micro)
             rgb = colour_jitter(rgb, key, float(self.cfg.data.colour_jitter))
         poses_hat = model.video2pose(rgb, batch["frame_mask"], deterministic=False)
         mse, per_stream = losses.masked_mse_per_stream(
@@ -275,14 +283,17 @@ class CSLRTask:
         }
 
     def update_aux(self, aux, stats, step):
-        """Adaptive pruning: every K steps mask the dims with the lowest running
-        activation variance, keeping ``keep_dims`` (SPEC section 5)."""
+        """Adaptive pruning: every K updates mask the dims with the lowest running
+        activation variance, keeping ``keep_dims`` (paper eq. 8). The
+        variance averages every micro-batch; the mask changes once, on the
+        micro-step that completes the K-th update."""
         p = self.cfg.pruning
         if not p.enabled:
             return aux
         act_var = p.ema * aux["act_var"] + (1 - p.ema) * stats["act_var"]
         tau = jnp.sort(act_var)[-p.keep_dims]  # dynamic threshold
-        due = ((step + 1) % p.every == 0) & (step + 1 >= p.start)
+        done = step.update + 1  # updates applied once this one is
+        due = step.applies & (done % p.every == 0) & (done >= p.start)
         mask = jnp.where(due, (act_var >= tau).astype(jnp.float32), aux["prune_mask"])
         return {"prune_mask": mask, "act_var": act_var}
 

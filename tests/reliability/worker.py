@@ -10,7 +10,7 @@
 * ``kill_in_item_finalize: k`` SIGKILL while the items of checkpoint k are committed;
 * ``signal_after_step: [k, n]`` send itself signal n right after step k;
 * ``sleep_per_step: s``        slow steps down so a test can signal mid-run;
-* ``nan_steps: [...]``         the loss is NaN at these (0-based) steps.
+* ``nan_steps: [...]``         the loss is NaN at these (0-based) micro-steps.
 
 Prints ``STEP <step> <sha256 of params>`` after every step, then
 ``DONE <status> <step> <nonfinite_total> <masked input records>`` or ``DIVERGED <latest> <digest>``.
@@ -86,7 +86,7 @@ async def finalize(self, *args, **kwargs):
 class NaNAtSteps(tasks.CSLRTask):
     def loss_fn(self, model, aux, batch, step):
         loss, rest = super().loss_fn(model, aux, batch, step)
-        bad = jnp.isin(step, jnp.asarray(SPEC["nan_steps"], jnp.int32))
+        bad = jnp.isin(step.micro, jnp.asarray(SPEC["nan_steps"], jnp.int32))
         return loss + jnp.where(bad, jnp.nan, 0.0), rest
 
 

@@ -137,6 +137,26 @@ def test_mix_decoder_inputs_extremes_and_rate():
     assert abs(float(np.mean(mixed[:, 1:] == 7)) - 0.3) < 0.03
 
 
+def test_scheduled_decoder_inputs_feed_the_previous_guess_like_inference():
+    """Ratio 0: position j gets the first pass's argmax at j - 1 (its guess for
+    gold token j - 1, the token inference feeds there), position 0 BOS, padding
+    pad. Shifting the guesses before mixing would feed position j the guess
+    for j - 2 and put BOS at position 1 as well."""
+    labels = jnp.array([[5, 6, 7], [8, 0, 0]])
+    targets, _ = losses.append_eos(labels, jnp.array([3, 1]))  # [[5 6 7 EOS] [8 EOS . .]]
+    targets = jnp.pad(targets, ((0, 0), (0, 1)))  # one more pad column: [B, 5]
+    tokens_in = losses.shift_right(targets)  # [[BOS 5 6 7 .] [BOS 8 . . .]]
+    guesses = np.array([[9, 10, 11, 4, 3], [6, 2, 9, 9, 9]])  # argmax per position
+    rng = np.random.default_rng(0)
+    logits = 4.0 * jax.nn.one_hot(guesses, 12) + rng.uniform(0, 1, (2, 5, 12))
+    got = losses.scheduled_decoder_inputs(jax.random.key(0), tokens_in, logits, 0.0)
+    bos, pad = schema.BOS_ID, schema.PAD_ID
+    np.testing.assert_array_equal(got, [[bos, 9, 10, 11, pad], [bos, 6, pad, pad, pad]])
+    # Ratio 1 is plain teacher forcing.
+    gold = losses.scheduled_decoder_inputs(jax.random.key(0), tokens_in, logits, 1.0)
+    np.testing.assert_array_equal(gold, tokens_in)
+
+
 def test_shift_right_and_append_eos():
     labels = jnp.array([[5, 6, 7], [8, 0, 0]])
     targets, mask = losses.append_eos(labels, jnp.array([3, 1]))

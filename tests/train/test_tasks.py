@@ -19,6 +19,7 @@ from signx_jax.data import pipeline
 from signx_jax.data.vocab import Vocabulary
 from signx_jax.models.video2pose import colour_jitter
 from signx_jax.train import tasks
+from signx_jax.train.state import Step
 from tests.data.factory import make_clips, make_latent
 
 BATCH, BUCKET, MAX_LABELS = 4, 32, 6
@@ -48,7 +49,7 @@ def _jitted(task, model, name):
 
     def call(state, aux, batch):
         m = nnx.merge(graphdef, state, copy=True)
-        return fn(m, aux, batch, jnp.int32(0)) if name == "loss_fn" else fn(m, aux, batch)
+        return fn(m, aux, batch, Step.at(0)) if name == "loss_fn" else fn(m, aux, batch)
 
     return lambda aux, batch: jax.jit(call)(state, aux, batch)
 
@@ -59,7 +60,7 @@ def _loss_and_grads(task, model, aux, batch):
 
     def loss_of(params, rest, aux, batch):
         m = nnx.merge(graphdef, params, rest, copy=True)
-        return task.loss_fn(m, aux, batch, jnp.int32(0))
+        return task.loss_fn(m, aux, batch, Step.at(0))
 
     return jax.jit(jax.value_and_grad(loss_of, has_aux=True))(params, rest, aux, batch)
 
@@ -294,7 +295,7 @@ def test_update_aux_prunes_lowest_variance_dims_at_step_k(ema):
     want_mask[np.argsort(running)[-5:]] = 1.0  # keep the 5 highest running variances
     aux = _aux(np.ones(8), old_var)
     for step in range(7):
-        new = jax.device_get(task.update_aux(aux, {"act_var": jnp.asarray(stats)}, jnp.int32(step)))
+        new = jax.device_get(task.update_aux(aux, {"act_var": jnp.asarray(stats)}, Step.at(step)))
         np.testing.assert_allclose(new["act_var"], running, rtol=1e-6)
         if step in (2, 5):  # (step + 1) % K == 0 and step + 1 >= start
             np.testing.assert_array_equal(new["prune_mask"], want_mask)
@@ -311,13 +312,32 @@ def test_update_aux_waits_for_start_and_can_be_disabled():
     stats = {"act_var": jnp.arange(8.0)}
     task = _cslr_task(vocab, every=2, start=6, keep_dims=4, ema=0.0, enabled=True)
     aux = _aux(np.ones(8), np.zeros(8))
-    masks = [np.asarray(task.update_aux(aux, stats, jnp.int32(s))["prune_mask"]) for s in range(8)]
+    masks = [np.asarray(task.update_aux(aux, stats, Step.at(s))["prune_mask"]) for s in range(8)]
     pruned_at = [s for s, m in enumerate(masks) if m.sum() == 4]
     assert pruned_at == [5, 7]  # steps 1 and 3 are K-boundaries but before start
     np.testing.assert_array_equal(masks[5], [0, 0, 0, 0, 1, 1, 1, 1])
     off = _cslr_task(vocab, every=1, start=0, keep_dims=4, ema=0.0, enabled=False)
-    kept = off.update_aux(aux, stats, jnp.int32(0))
+    kept = off.update_aux(aux, stats, Step.at(0))
     assert kept is aux
+
+
+def test_update_aux_prunes_once_per_update_under_accumulation():
+    """With k micro-batches per update, every micro-batch feeds the running
+    variance but the mask changes only on the micro-step that completes a
+    K-th update (Step.applies), not on the other k - 1 of it."""
+    vocab = Vocabulary(["A"])
+    task = _cslr_task(vocab, every=2, start=2, keep_dims=4, ema=0.5, enabled=True)
+    aux = _aux(np.ones(8), np.zeros(8))
+    stats = {"act_var": jnp.arange(8.0)}
+    k, changed_at = 3, []
+    for micro in range(4 * k):  # updates 0..3, 3 micro-steps each
+        at = Step.at(micro // k, micro, applies=micro % k == k - 1)
+        new = task.update_aux(aux, stats, at)
+        if not np.array_equal(new["prune_mask"], aux["prune_mask"]):
+            changed_at.append(micro)
+        aux = new
+    assert changed_at == [5]  # the last micro-step of update 1 (the 2nd update)
+    np.testing.assert_array_equal(aux["prune_mask"], [0, 0, 0, 0, 1, 1, 1, 1])
 
 
 def test_pruning_config_is_consistent():
