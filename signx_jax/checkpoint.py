@@ -168,3 +168,38 @@ def average_params(param_trees: Sequence[Any]) -> Any:
         return (total / n).astype(jnp.asarray(first).dtype)
 
     return jax.tree.map(mean, *param_trees)
+
+
+# -- a trainer's state from a run directory (the one place checkpoints are read) -----
+
+
+def restore_latest(trainer, workdir: str) -> int:
+    """Load the newest complete checkpoint of ``<workdir>/checkpoints`` into
+    ``trainer`` (anything with ``abstract_state`` / ``restore_state``, e.g.
+    ``signx_jax.train.loop.Trainer``); returns its step."""
+    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
+    try:
+        step = ckpt.latest_step()
+        if step is None:
+            raise FileNotFoundError(f"no complete checkpoint under {ckpt.directory}")
+        trainer.restore_state(ckpt.restore(step, trainer.abstract_state()))
+    finally:
+        ckpt.close()
+    return step
+
+
+def restore_released(trainer, workdir: str, k: int) -> list[int]:
+    """Load the released model into ``trainer``: the parameter mean of the best
+    ``k`` checkpoints by ``trainer.cfg.train.best_metric`` (the rest of the state,
+    e.g. the prune mask, from the best one). Returns their steps, best first."""
+    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), metric=trainer.cfg.train.best_metric,
+                        read_only=True)  # fmt: skip
+    try:
+        steps = ckpt.best_steps(k)
+        if not steps:
+            raise FileNotFoundError(f"no checkpoint with dev metrics under {ckpt.directory}")
+        states = [ckpt.restore(s, trainer.abstract_state()) for s in steps]
+    finally:
+        ckpt.close()
+    trainer.restore_state(states[0].replace(params=average_params([s.params for s in states])))
+    return steps

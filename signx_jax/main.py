@@ -43,13 +43,14 @@ from absl import flags
 from flax import nnx
 
 from signx_jax import atomic, cli
+from signx_jax import checkpoint as ckpt_lib
 from signx_jax.data import shards
 from signx_jax.data.augment import AugmentedSource
 from signx_jax.data.vocab import Vocabulary
 from signx_jax.latent_cache import ConcatSource, write_latents
 from signx_jax.models.video2pose import video_to_latent
 from signx_jax.train import faults, tasks
-from signx_jax.train.fit import fit, released_params
+from signx_jax.train.fit import fit
 
 _CONFIG = _WORKDIR = _STEPS = None
 log = logging.getLogger("signx.main")
@@ -215,15 +216,13 @@ def _finished(result):
 
 def _restored(cfg, task, workdir: str, step: str):
     """A trainer holding the newest checkpoint of a stage this run does not train."""
-    from signx_jax import checkpoint as ckpt_lib
     from signx_jax.train.loop import Trainer
 
     trainer = Trainer(cfg, task)
-    ckpt = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
-    latest = ckpt.latest_step()
-    if latest is None:
-        raise cli.UsageError(f"no checkpoint under {ckpt.directory}: run --steps {step} first")
-    trainer.restore_state(ckpt.restore(latest, trainer.abstract_state()))
+    try:
+        ckpt_lib.restore_latest(trainer, workdir)
+    except FileNotFoundError as e:
+        raise cli.UsageError(f"{e}: run --steps {step} first") from None
     return trainer
 
 
@@ -324,8 +323,7 @@ def run_stage3(cfg, vocab, latent_dir, workdir, *, train: bool = True):
         from signx_jax.train.loop import Trainer
 
         trainer = Trainer(s3, task)
-    state, steps = released_params(workdir, trainer, cfg.keep_best)
-    trainer.restore_state(state)
+    steps = ckpt_lib.restore_released(trainer, workdir, cfg.keep_best)
     log.info("released CSLR = mean of checkpoints %s", steps)
     return trainer, lat
 

@@ -238,7 +238,6 @@ def _restore_stage(stage_dir: str, task_factory, *, released: bool = False):
     import ml_collections
 
     from signx_jax import checkpoint as ckpt_lib
-    from signx_jax.train.fit import released_params
     from signx_jax.train.loop import Trainer
 
     ckpt_dir = os.path.join(stage_dir, "checkpoints")
@@ -257,14 +256,10 @@ def _restore_stage(stage_dir: str, task_factory, *, released: bool = False):
     try:
         if released:
             try:
-                state, steps = released_params(stage_dir, trainer, cfg.train.keep_best)
-                trainer.restore_state(state)
-                return trainer, steps
+                return trainer, ckpt_lib.restore_released(trainer, stage_dir, cfg.train.keep_best)
             except FileNotFoundError:
                 pass  # no dev-scored checkpoint: fall back to the newest one
-        ckpt = ckpt_lib.Checkpointer(ckpt_dir, read_only=True)
-        trainer.restore_state(ckpt.restore(step, trainer.abstract_state()))
-        ckpt.close()
+        step = ckpt_lib.restore_latest(trainer, stage_dir)
     except (ValueError, KeyError, TypeError) as e:  # orbax: the saved tree differs
         raise RecognitionError(
             f"{ckpt_dir}: step {step} does not match this code's {cfg.stage} model (written by "

@@ -23,7 +23,6 @@ from typing import Any
 
 import jax
 import ml_collections
-import numpy as np
 from clu import metric_writers
 from jax.experimental import multihost_utils
 
@@ -216,18 +215,4 @@ def _fmt(metrics: dict[str, float]) -> str:
     return " ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items()))
 
 
-def released_params(workdir: str, trainer: Trainer, k: int) -> tuple[Any, list[int]]:
-    """Mean of the best ``k`` checkpoints' state by dev WER (the released model)."""
-    ckpt = ckpt_lib.Checkpointer(
-        os.path.join(workdir, "checkpoints"), metric=trainer.cfg.train.best_metric, read_only=True
-    )
-    steps = ckpt.best_steps(k)
-    if not steps:
-        raise FileNotFoundError(f"no checkpoint with dev metrics under {ckpt.directory}")
-    states = [ckpt.restore(s, trainer.abstract_state()) for s in steps]
-    averaged = ckpt_lib.average_params([s.params for s in states])
-    best = states[0]
-    return best.replace(params=averaged), steps
-
-
-__all__ = ["FitResult", "evaluate", "fit", "released_params", "np"]
+__all__ = ["FitResult", "evaluate", "fit"]

@@ -37,17 +37,18 @@ from __future__ import annotations
 import logging
 import os
 
-import jax
 from absl import app, flags
 from flax import nnx
 
 from configs.common import train_config
+from signx_jax import checkpoint as ckpt_lib
 from signx_jax import cli, distributed
 from signx_jax.data import shards
 from signx_jax.data.augment import AugmentedSource
 from signx_jax.data.vocab import Vocabulary
+from signx_jax.main import route_encoders, stage3_task
 from signx_jax.train import faults, tasks
-from signx_jax.train.fit import fit, released_params
+from signx_jax.train.fit import fit
 from signx_jax.train.isolated import IsolatedTask, evaluate_splits
 from signx_jax.train.loop import Trainer
 
@@ -76,14 +77,11 @@ log = logging.getLogger("signx.train")
 
 def restore_latest(cfg, task, workdir: str) -> Trainer:
     """A Trainer for ``task`` holding the newest checkpoint under ``workdir``."""
-    from signx_jax import checkpoint as ckpt_lib
-
     trainer = Trainer(cfg, task)
-    ckpt = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
-    step = ckpt.latest_step()
-    if step is None:
-        raise FileNotFoundError(f"no checkpoint under {ckpt.directory}: train that stage first")
-    trainer.restore_state(ckpt.restore(step, trainer.abstract_state()))
+    try:
+        ckpt_lib.restore_latest(trainer, workdir)
+    except FileNotFoundError as e:
+        raise app.UsageError(f"{e}: train that stage first") from None
     return trainer
 
 
@@ -92,16 +90,6 @@ def stage1_trainer(cfg, vocab) -> Trainer:
     s1.model = cfg.stage1_model
     s1.mesh = cfg.mesh
     return restore_latest(s1, tasks.Pose2GlossTask(s1, len(vocab)), cfg.stage1_workdir)
-
-
-def stage3_task(cfg, vocab):
-    """The stage-3 task ``data.task`` names: CSLR ("recognition") or isolated."""
-    kind = cfg.data.get("task", "recognition")
-    if kind == "isolated":
-        return IsolatedTask(cfg, len(vocab))
-    if kind != "recognition":
-        raise app.UsageError(f"data.task={kind!r}; main trains 'recognition' or 'isolated'")
-    return tasks.CSLRTask(cfg, len(vocab), class_counts=vocab.counts)
 
 
 def splits_present(data_dir: str, split_names) -> list[str]:
@@ -163,19 +151,11 @@ def main(argv) -> None:
 
 def _cache(cfg, vocab, stage1: Trainer, workdir: str) -> None:
     from signx_jax.latent_cache import write_latents
-    from signx_jax.models.video2pose import video_to_latent
 
-    p2g = stage1.model()
-    if _ROUTE.value == "pose":
-        encode = jax.jit(
-            lambda b: p2g.encode(b["poses"], b["presence"], b["frame_mask"], deterministic=True)
-        )
-        features = ("poses",)
-    else:
-        task = tasks.Video2PoseTask(cfg, len(vocab))
-        v2p = restore_latest(cfg, task, workdir).model().video2pose
-        encode = jax.jit(lambda b: video_to_latent(v2p, p2g, b["rgb"], b["frame_mask"]))
-        features = ("rgb",)
+    stage2 = None
+    if _ROUTE.value == "video":
+        stage2 = restore_latest(cfg, tasks.Video2PoseTask(cfg, len(vocab)), workdir)
+    encode, features = route_encoders(stage1, stage2)[_ROUTE.value]
     out_dir = _LATENT_DIR.value
     split_names = (cfg.data.train_split, cfg.data.dev_split, cfg.data.test_split)
     for split_name in splits_present(cfg.data.data_dir, split_names):
@@ -191,17 +171,16 @@ def _cache(cfg, vocab, stage1: Trainer, workdir: str) -> None:
 def _evaluate(cfg, task, vocab, workdir: str) -> None:
     """Score the released model (mean of the best-k checkpoints) or one ``--step``:
     metrics.json, report.md (paper table, worst sentences) and plots in workdir/report."""
-    from signx_jax import checkpoint as ckpt_lib
     from signx_jax.evaluate import decode_split, format_table, score
     from signx_jax.report import write_report
 
     trainer = Trainer(cfg, task)
     if _STEP.value is None:
-        state, steps = released_params(workdir, trainer, cfg.train.keep_best)
+        steps = ckpt_lib.restore_released(trainer, workdir, cfg.train.keep_best)
     else:
         ckpt = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
-        state, steps = ckpt.restore(_STEP.value, trainer.abstract_state()), [_STEP.value]
-    trainer.restore_state(state)
+        trainer.restore_state(ckpt.restore(_STEP.value, trainer.abstract_state()))
+        steps = [_STEP.value]
     if isinstance(task, IsolatedTask):
         out_dir = os.path.join(workdir, "report")
         evaluate_splits(trainer, cfg.data.latent_dir, _SPLITS.value, vocab, out_dir, steps)

@@ -220,10 +220,11 @@ def target_vocab_for(
 def _main(argv) -> None:
     from absl import app
 
+    from signx_jax import checkpoint as ckpt_lib
     from signx_jax import distributed
     from signx_jax.data import shards
     from signx_jax.data.vocab import Vocabulary
-    from signx_jax.train.fit import evaluate, fit, released_params
+    from signx_jax.train.fit import evaluate, fit
     from signx_jax.train.loop import Trainer
 
     del argv
@@ -241,8 +242,7 @@ def _main(argv) -> None:
     task = TranslationTask(cfg, len(vocab), len(target_vocab), class_counts=vocab.counts)
     if _MODE.value == "evaluate":
         trainer = Trainer(cfg, task)
-        state, steps = released_params(workdir, trainer, cfg.train.keep_best)
-        trainer.restore_state(state)
+        steps = ckpt_lib.restore_released(trainer, workdir, cfg.train.keep_best)
         for name in (cfg.data.dev_split, cfg.data.test_split):
             scores = evaluate(trainer, split(name), vocab, target_vocab=target_vocab)
             print(f"{name} (mean of checkpoints {steps}): " + " ".join(

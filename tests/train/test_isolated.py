@@ -19,14 +19,16 @@ import numpy as np
 import pytest
 
 from configs.wlasl_isolated import get_config
+from signx_jax import checkpoint as ckpt_lib
 from signx_jax import metrics
 from signx_jax.data import shards
 from signx_jax.data.vocab import Vocabulary
+from signx_jax.main import stage3_task
 from signx_jax.train import faults, isolated
-from signx_jax.train.fit import evaluate, fit, released_params
+from signx_jax.train.fit import evaluate, fit
 from signx_jax.train.isolated import IsolatedTask
 from signx_jax.train.loop import Trainer
-from signx_jax.train.main import splits_present, stage3_task
+from signx_jax.train.main import splits_present
 from tests.train.helpers import compile_cache
 
 
@@ -165,9 +167,8 @@ def test_tiny_classifier_learns_a_synthetic_isolated_problem(latent_dir, tmp_pat
 
         # main --mode evaluate: the mean of the best-k by dev_top1_error, on dev and test.
         trainer = result.trainer
-        state, steps = released_params(str(workdir), trainer, cfg.train.keep_best)
+        steps = ckpt_lib.restore_released(trainer, str(workdir), cfg.train.keep_best)
         assert len(steps) == 2 and set(steps) <= {50, 100, 150}
-        trainer.restore_state(state)
         out = isolated.evaluate_splits(
             trainer, cfg.data.latent_dir, ["dev", "test"], vocab, str(workdir / "report"), steps
         )

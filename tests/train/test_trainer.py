@@ -23,7 +23,7 @@ from signx_jax import checkpoint as ckpt_lib
 from signx_jax.data import pipeline
 from signx_jax.data.vocab import Vocabulary
 from signx_jax.train import tasks
-from signx_jax.train.fit import fit, released_params
+from signx_jax.train.fit import fit
 from signx_jax.train.loop import Trainer, to_global
 from tests.data.factory import make_clips
 from tests.train.helpers import compile_cache, latent_records, micro_cslr_config
@@ -229,7 +229,8 @@ def test_stop_and_resume_reproduces_uninterrupted_run(resume_runs):
 
 def test_released_params_are_the_mean_of_the_best_checkpoints(resume_runs):
     workdir, trainer = resume_runs["full_dir"], resume_runs["full"].trainer
-    state, steps = released_params(str(workdir), trainer, 2)
+    steps = ckpt_lib.restore_released(trainer, str(workdir), 2)
+    state = trainer.state
     ckpt = ckpt_lib.Checkpointer(str(workdir / "checkpoints"), read_only=True)
     assert len(steps) == 2 and set(steps) <= {2, 4, 6}
     assert steps == ckpt.best_steps(2)
