@@ -80,7 +80,7 @@ def reference_texts(source, indices, field: str = "gloss") -> list[str]:
     for i in indices:
         record = source[int(i)]
         if record is None:
-            raise ValueError(f"{source!r} record {int(i)} was decoded but now reads as corrupt")
+            raise ValueError(f"{source!r} record {int(i)}: decoded for evaluation, then unreadable")
         out.append(" ".join(str(record.get(field, "")).split()))
     return out
 
