@@ -1,10 +1,24 @@
-"""Scoring a trained CSLR on dev and test (SPEC section 7, paper D.1).
+"""The one evaluation path: decode -> annotation references -> clean-up -> metrics.
 
-``decode_split`` runs the compiled eval step (the trainer's decoding method,
-``set_decode_method``) over one split and returns reference / hypothesis gloss strings;
-``score`` turns them into the paper's metrics (WER after the dataset's
-clean-up, BLEU-1..4, ROUGE-L); ``score_and_report`` does both routes and
-both splits and writes ``metrics.json`` and ``report.md``.
+Paper D.1 and README "Decoding and evaluation". Checkpoint ranking (the dev
+WER of ``train.fit.evaluate`` that picks the best five), the final report
+(``score_and_report``, ``train.main --mode evaluate``) and Sign2Text scoring
+all go through these functions, so a number means the same everywhere:
+
+* ``run_eval`` runs the compiled eval step (``trainer.eval_step``, with the
+  decoding method of ``set_decode_method``) over one ordered pass of a split,
+  zeroing or rejecting non-finite inputs as training does
+  (``data.nonfinite_inputs``), and gathers the outputs on the host;
+* ``sentences`` pairs every valid row's hypothesis (``ids_to_text``) with the
+  annotation text of its record (``reference_texts``). Never the label
+  tensor: it is cut to ``data.max_label_len`` and spells unknown glosses
+  ``<unk>``, so a long or out-of-vocabulary reference would be scored as
+  something the annotators did not write;
+* ``score`` applies the dataset's clean-up (``signx_jax.cleanup``) and gives
+  WER (sclite costs), BLEU-1..4 and ROUGE-L; ``gloss_wer`` is its WER, what
+  ranks checkpoints;
+* ``decode_split`` = ``run_eval`` + ``sentences``; ``score_and_report`` does
+  both routes and both splits and writes ``metrics.json`` and ``report.md``.
 """
 
 from __future__ import annotations
@@ -12,33 +26,85 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from typing import Any
 
-import numpy as np
+import jax
+from jax.experimental import multihost_utils
 from tqdm import tqdm
 
 from signx_jax.cleanup import get_cleanup
 from signx_jax.data import pipeline
-from signx_jax.train.fit import _gather
+from signx_jax.data.vocab import ids_to_text
+from signx_jax.train import faults
 from signx_jax.train.loop import to_global
 
 
-def decode_split(trainer, source, vocab, *, desc: str = "decode") -> tuple[list[str], list[str]]:
+def gather(tree: Any) -> Any:
+    """Per-process eval outputs -> host numpy, every process's rows on every process."""
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def run_eval(
+    trainer, source, vocab, *, target_vocab=None, desc: str = "eval", progress: bool = False
+) -> list[dict]:
+    """Gathered ``trainer.eval_step`` outputs of one ordered pass over ``source``.
+
+    Non-finite inputs follow ``data.nonfinite_inputs`` as in training ("mask":
+    zeroed, the record still scored; "error": raise naming the records).
+    """
     cfg = trainer.cfg
     it = pipeline.make_eval_iterator(
         source, vocab, batch_size=cfg.data.eval_batch_size, buckets=cfg.data.buckets,
         features=trainer.task.features, max_label_len=cfg.data.max_label_len,
+        target_vocab=target_vocab,
     )  # fmt: skip
-    refs, hyps = [], []
-    total = pipeline.num_eval_batches(len(source), cfg.data.eval_batch_size, 1)
-    for batch in tqdm(it, total=total, desc=desc, leave=False):
-        out = _gather(trainer.eval_step(to_global(batch, trainer.mesh)))
-        for valid, lab, n, hyp in zip(
-            out["valid"], out["labels"], out["label_lengths"], out["hyp"], strict=False
-        ):
+    policy = cfg.data.get("nonfinite_inputs", "mask")
+    total = pipeline.num_eval_batches(len(source), cfg.data.eval_batch_size, jax.process_count())
+    outputs = []
+    for batch in tqdm(it, total=total, desc=desc, leave=False, disable=not progress):
+        batch, _ = faults.sanitize_batch(batch, policy, where=f"{desc} {source!r}")
+        outputs.append(gather(trainer.eval_step(to_global(batch, trainer.mesh))))
+    return outputs
+
+
+def reference_texts(source, indices, field: str = "gloss") -> list[str]:
+    """The annotation ``field`` of records ``indices`` of ``source``, as written
+    (whitespace normalised). Works for pose shards, latent caches and the
+    sources over them (``ConcatSource``, ``AugmentedSource``): all return the
+    record's text fields; RGB frames are not decoded to read them."""
+    if hasattr(source, "replace"):  # PoseShardSource: skip the frames
+        source = source.replace(decode_rgb=False)
+    out = []
+    for i in indices:
+        record = source[int(i)]
+        if record is None:
+            raise ValueError(f"{source!r} record {int(i)}: decoded for evaluation, then unreadable")
+        out.append(" ".join(str(record.get(field, "")).split()))
+    return out
+
+
+def sentences(
+    outputs: list[dict], source, vocab, *, key: str = "hyp", field: str = "gloss"
+) -> tuple[list[str], list[str]]:
+    """(references, hypotheses) of the valid rows of eval ``outputs``, in order.
+
+    Hypotheses: ``outputs[k][key]`` ids through ``ids_to_text``; references:
+    the ``field`` annotation of record ``outputs[k]["index"]`` of ``source``.
+    """
+    indices, hyps = [], []
+    for out in outputs:
+        for valid, index, hyp in zip(out["valid"], out["index"], out[key], strict=True):
             if valid:
-                refs.append(vocab.decode([int(t) for t in lab[:n]]))
-                hyps.append(vocab.decode([int(t) for t in np.asarray(hyp) if t >= 0]))
-    return refs, hyps
+                indices.append(int(index))
+                hyps.append(ids_to_text(hyp, vocab))
+    return reference_texts(source, indices, field), hyps
+
+
+def decode_split(trainer, source, vocab, *, desc: str = "decode") -> tuple[list[str], list[str]]:
+    """Reference (annotation) and hypothesis gloss strings of every record of ``source``."""
+    return sentences(run_eval(trainer, source, vocab, desc=desc, progress=True), source, vocab)
 
 
 def score(
@@ -53,6 +119,16 @@ def score(
     out.update({f"bleu{n}": float(m[f"bleu{n}"]) for n in range(1, 5)})
     out["sentences"] = float(m["num_sentences"])
     return out
+
+
+def gloss_wer(
+    refs: list[str], hyps: list[str], *, dataset: str = "none", cleanup_mode: str | None = None
+) -> dict[str, float]:
+    """What ranks checkpoints: ``score``'s WER (clean-up included) and the sentence count."""
+    if not refs:  # an empty split: nothing to rank by
+        return {"wer": float("inf"), "num_sentences": 0.0}
+    m = score(refs, hyps, dataset=dataset, cleanup_mode=cleanup_mode)
+    return {"wer": m["wer"], "num_sentences": m["sentences"]}
 
 
 def format_table(rows: dict[str, dict[str, float]]) -> str:

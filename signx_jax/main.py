@@ -365,7 +365,7 @@ def run(cfg, workdir: str, steps=STEPS) -> str | None:
 
     methods = tuple(dict.fromkeys(("ctc_greedy", cfg.stage3.decode.method)))
     return score_and_report(stage3, lat, vocab, os.path.join(workdir, "report"),
-                            dataset=cfg.get("dataset", "synthetic"), methods=methods)  # fmt: skip
+                            dataset=cfg.stage3.dataset, methods=methods)  # fmt: skip
 
 
 def main(argv) -> None:

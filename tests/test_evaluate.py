@@ -1,6 +1,19 @@
-"""signx_jax/evaluate.py: the metrics row and table of the main job's report."""
+"""signx_jax/evaluate.py: the metrics row and table of the main job's report, and the
+one evaluation path (decode -> annotation references -> clean-up -> WER) that both
+checkpoint ranking (``train.fit.evaluate``) and the report go through."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
 
 from signx_jax import evaluate
+from signx_jax.data.vocab import Vocabulary
+from signx_jax.train import faults, fit, tasks
+from signx_jax.train.loop import Trainer
+from tests.data.factory import make_latent
+from tests.train.helpers import micro_cslr_config
 
 
 def test_score_is_in_percent_and_perfect_for_identical_sentences():
@@ -72,3 +85,113 @@ def test_demo_corpus_is_not_solved_by_the_label_prior():
     )
     for name, row in rows.items():
         assert row["wer"] > 85.0, (name, row)
+
+
+# -- one evaluation path ----------------------------------------------------------------
+
+DIM, MAX_LABELS = 16, 8
+# PHOENIX-2014T glosses the official clean-up rewrites in hypotheses (loc-, cl-,
+# -PLUSPLUS, __EMOTION__) next to ones it leaves alone.
+PHOENIX = ("loc-ZUSCHAUER", "cl-KOMMEN", "ABEND-PLUSPLUS", "__EMOTION__", "GUT", "poss-EUCH")
+LONG = "HEUTE ABEND REGEN NORD SUED WEST OST WIND SCHNEE SONNE KALT"  # 11 > MAX_LABELS
+
+
+def _records(glosses: list[str], seed: int = 0) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    return [dict(make_latent(rng, i, dim=DIM), gloss=g) for i, g in enumerate(glosses)]
+
+
+@pytest.fixture(scope="module")
+def micro():
+    """An untrained micro CSLR on phoenix2014t (its clean-up on), max_label_len 8;
+    a dev split of six sentences of PHOENIX glosses."""
+    cfg = micro_cslr_config(DIM, batch_size=4, max_label_len=MAX_LABELS)
+    cfg.dataset = "phoenix2014t"
+    rng = np.random.default_rng(1)
+    dev = _records([" ".join(rng.choice(PHOENIX, int(rng.integers(2, 6)))) for _ in range(6)])
+    vocab = Vocabulary.build([" ".join(PHOENIX), LONG])
+    return Trainer(cfg, tasks.CSLRTask(cfg, len(vocab))), dev, vocab
+
+
+def _perfect_recogniser(monkeypatch, trainer, source, vocab) -> None:
+    """Replace the compiled eval step by a model that outputs every record's own
+    annotation (ids of ``vocab``: a gloss it does not know comes out as <unk>)."""
+
+    def eval_step(batch):
+        host = jax.device_get(batch)
+        hyp = np.full((len(host["index"]), 2 * MAX_LABELS), -1, np.int32)
+        for row in np.flatnonzero(host["valid"]):
+            ids = vocab.encode(source[int(host["index"][row])]["gloss"])
+            hyp[row, : len(ids)] = ids
+        keys = ("valid", "labels", "label_lengths", "index")
+        return {"hyp": hyp, **{k: host[k] for k in keys}}
+
+    monkeypatch.setattr(trainer, "eval_step", eval_step)
+
+
+def test_a_reference_longer_than_max_label_len_is_scored_as_written(micro, monkeypatch):
+    """The label tensor keeps 8 of LONG's 11 glosses; the reference is all 11, so
+    the hypothesis that says all 11 is perfect (not 3 insertions)."""
+    trainer, _, vocab = micro
+    records = _records([LONG, "GUT ABEND"])
+    _perfect_recogniser(monkeypatch, trainer, records, vocab)
+    refs, hyps = evaluate.decode_split(trainer, records, vocab)
+    assert refs == hyps == [LONG, "GUT ABEND"]
+    assert evaluate.score(refs, hyps, dataset="phoenix2014t")["wer"] == 0.0
+    assert fit.evaluate(trainer, records, vocab) == {"wer": 0.0, "num_sentences": 2.0}
+
+
+def test_a_reference_gloss_outside_the_vocabulary_is_an_error(micro, monkeypatch):
+    """The label tensor spells an unknown gloss <unk>; the reference keeps it, and
+    a model that can only say <unk> there makes one substitution in three."""
+    trainer, _, vocab = micro
+    assert "GEWITTER" not in vocab
+    records = _records(["HEUTE GEWITTER NORD"])
+    _perfect_recogniser(monkeypatch, trainer, records, vocab)
+    refs, hyps = evaluate.decode_split(trainer, records, vocab)
+    assert refs == ["HEUTE GEWITTER NORD"] and hyps == ["HEUTE <unk> NORD"]
+    assert evaluate.score(refs, hyps)["wer"] == pytest.approx(100.0 / 3)
+    assert fit.evaluate(trainer, records, vocab)["wer"] == pytest.approx(100.0 / 3)
+
+
+def test_checkpoint_ranking_wer_is_the_reports_wer(micro, tmp_path, monkeypatch):
+    """fit's dev WER (what picks the best five checkpoints) is the report's WER on
+    the same model and split, clean-up included."""
+    trainer, dev, vocab = micro
+
+    def ranked_and_reported(out_dir):
+        ranked = fit.evaluate(trainer, dev, vocab)
+        latents = {"pose": {"dev": dev, "test": dev}}
+        evaluate.score_and_report(trainer, latents, vocab, str(out_dir), dataset="phoenix2014t")
+        rows = json.loads((out_dir / "metrics.json").read_text())["metrics"]
+        row = rows["pose / dev / ctc_greedy"]
+        return ranked, {"wer": row["wer"], "num_sentences": row["sentences"]}
+
+    ranked, reported = ranked_and_reported(tmp_path / "untrained")  # the compiled eval step
+    assert ranked == reported and reported["num_sentences"] == len(dev)
+    # A model that writes the annotation as is: the official clean-up rewrites its
+    # loc- / poss- / __EMOTION__ glosses (never the references), so its WER is not 0.
+    _perfect_recogniser(monkeypatch, trainer, dev, vocab)
+    ranked, reported = ranked_and_reported(tmp_path / "annotation")
+    assert ranked == reported and reported["wer"] > 0.0
+
+
+def test_decoding_applies_the_non_finite_input_policy(micro):
+    """As in fit's dev evaluation: "error" names the record, "mask" decodes the
+    record with its NaNs zeroed."""
+    trainer, dev, vocab = micro
+    bad, zeroed = [dict(r) for r in dev], [dict(r) for r in dev]
+    bad[1]["latent"] = np.where(np.arange(len(dev[1]["latent"]))[:, None] < 3, np.nan,
+                                dev[1]["latent"]).astype(np.float32)  # fmt: skip
+    zeroed[1]["latent"] = np.nan_to_num(bad[1]["latent"], nan=0.0)
+    data = trainer.cfg.data
+    assert data.nonfinite_inputs == "mask"
+    try:
+        data.nonfinite_inputs = "error"
+        with pytest.raises(faults.NonFiniteInputError, match=r"record\(s\) \[1\]"):
+            evaluate.decode_split(trainer, bad, vocab)
+    finally:
+        data.nonfinite_inputs = "mask"
+    assert evaluate.decode_split(trainer, bad, vocab) == evaluate.decode_split(
+        trainer, zeroed, vocab
+    )

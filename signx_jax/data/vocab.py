@@ -14,6 +14,8 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+
 from signx_jax import atomic, schema
 
 _SKIP_ON_DECODE = frozenset({schema.PAD_ID, schema.BOS_ID, schema.BLANK_ID})
@@ -123,3 +125,14 @@ class Vocabulary:
         if tuple(tokens[: len(schema.SPECIAL_TOKENS)]) != schema.SPECIAL_TOKENS:
             raise ValueError(f"{path}: vocabulary must start with {schema.SPECIAL_TOKENS}")
         return cls(tokens, data.get("counts"))
+
+
+def ids_to_text(ids: Sequence[int] | np.ndarray, vocab) -> str:
+    """Decoder output ids [L] -> text, for every vocabulary (glosses or subwords).
+
+    The one place ids become text: ``-1`` (the decoders' padding past EOS or
+    past the last beam token) is dropped, then ``vocab.decode`` stops at EOS
+    and skips PAD, BOS and BLANK. References are never made this way: they are
+    the annotation text (``signx_jax.evaluate.reference_texts``).
+    """
+    return vocab.decode([int(i) for i in np.asarray(ids).reshape(-1) if i >= 0])

@@ -19,15 +19,14 @@ import json
 import logging
 import os
 import time
-from typing import Any
 
 import jax
 import ml_collections
 from clu import metric_writers
-from jax.experimental import multihost_utils
 
 from signx_jax import checkpoint as ckpt_lib
 from signx_jax.data import pipeline
+from signx_jax.evaluate import run_eval
 from signx_jax.train import faults
 from signx_jax.train.loop import Trainer, TrainingDiverged, _Preemption, check_workdir, to_global
 from signx_jax.train.optimizers import accum_steps
@@ -44,31 +43,15 @@ class FitResult:
     history: list[dict[str, float]]
 
 
-def _gather(tree: Any) -> Any:
-    if jax.process_count() == 1:
-        return jax.device_get(tree)
-    return multihost_utils.process_allgather(tree, tiled=True)
-
-
 def evaluate(trainer: Trainer, source, vocab, *, target_vocab=None, desc: str = "eval") -> dict:
-    """One deterministic pass over ``source``; the task turns outputs into metrics."""
-    cfg, task = trainer.cfg, trainer.task
-    it = pipeline.make_eval_iterator(
-        source,
-        vocab,
-        batch_size=cfg.data.eval_batch_size,
-        buckets=cfg.data.buckets,
-        features=task.features,
-        max_label_len=cfg.data.max_label_len,
-        target_vocab=target_vocab,
-    )
-    outputs = []
-    policy = cfg.data.get("nonfinite_inputs", "mask")
-    for batch in it:
-        batch, _ = faults.sanitize_batch(batch, policy, where=f"{desc} {source!r}")
-        out = trainer.eval_step(to_global(batch, trainer.mesh))
-        outputs.append(_gather(out))
-    return task.summarize_eval(outputs, vocab=vocab, target_vocab=target_vocab)
+    """One deterministic pass over ``source`` (``signx_jax.evaluate.run_eval``); the task
+    turns the outputs into metrics against the records' annotation text, after the
+    clean-up of the config's ``dataset`` (the same numbers as the final report)."""
+    outputs = run_eval(trainer, source, vocab, target_vocab=target_vocab, desc=desc)
+    return trainer.task.summarize_eval(
+        outputs, vocab=vocab, target_vocab=target_vocab, source=source,
+        dataset=trainer.cfg.get("dataset") or "none",
+    )  # fmt: skip
 
 
 def fit(

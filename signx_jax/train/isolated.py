@@ -105,7 +105,7 @@ class IsolatedTask:
         return {"topk": topk.astype(jnp.int32), "target": target, "mask": mask,
                 "index": batch["index"]}  # fmt: skip
 
-    def summarize_eval(self, outputs, vocab=None, target_vocab=None):
+    def summarize_eval(self, outputs, vocab=None, target_vocab=None, **_):
         if not outputs:  # an empty split
             return accuracy_summary(np.zeros(0), np.zeros((0, self.top_k)), self.num_classes)
         mask = np.concatenate([np.asarray(o["mask"], bool) for o in outputs])

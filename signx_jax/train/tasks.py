@@ -7,7 +7,10 @@ A task tells the generic loop (``signx_jax/train/loop.py``):
   * ``loss_fn(model, aux, batch, step) -> (loss, (metrics, aux_stats))``;
   * ``init_aux`` / ``update_aux(aux, stats, step)`` for state outside the
     model (pruning mask);
-  * ``eval_fn`` (compiled, per batch) and ``summarize_eval`` (host, per split).
+  * ``eval_fn`` (compiled, per batch) and ``summarize_eval(outputs, vocab,
+    target_vocab, source=, dataset=)`` (host, per split): gloss tasks score
+    their hypotheses against the annotation text of ``source`` after
+    ``dataset``'s clean-up (``gloss_summary``), Video2Pose averages its MSEs.
 
 ``step`` is a ``signx_jax.train.state.Step``, called once per micro-batch:
 schedules read ``step.update`` (optimizer updates, what ``train.total_steps``
@@ -56,23 +59,16 @@ def _greedy_autoregressive(decode, batch_size: int, max_len: int) -> jax.Array:
     return tokens[:, 1:]
 
 
-def _ids_to_glosses(ids: np.ndarray, vocab) -> list[str]:
-    return vocab.decode([int(i) for i in ids if i >= 0]).split()
+def gloss_summary(
+    outputs: list[dict], vocab, *, source, dataset: str, key: str = "hyp"
+) -> dict[str, float]:
+    """Dev WER of the gloss hypotheses ``outputs[k][key]`` against the annotation
+    of each record of ``source``, after ``dataset``'s clean-up: the report's WER
+    (``signx_jax.evaluate``), so the checkpoints kept are the ones the report scores."""
+    from signx_jax import evaluate
 
-
-def _wer_summary(outputs: list[dict], vocab, key: str) -> dict[str, float]:
-    refs, hyps = [], []
-    for out in outputs:
-        for valid, lab, n, hyp in zip(
-            out["valid"], out["labels"], out["label_lengths"], out[key], strict=False
-        ):
-            if valid:
-                refs.append(_ids_to_glosses(lab[:n], vocab))
-                hyps.append(_ids_to_glosses(hyp, vocab))
-    from signx_jax import metrics as metrics_lib
-
-    result = metrics_lib.wer(refs, hyps)
-    return {"wer": 100.0 * result.wer, "num_sentences": float(len(refs))}
+    refs, hyps = evaluate.sentences(outputs, source, vocab, key=key)
+    return evaluate.gloss_wer(refs, hyps, dataset=dataset)
 
 
 class Pose2GlossTask:
@@ -134,8 +130,8 @@ class Pose2GlossTask:
         hyp = jnp.where(seen_eos, -1, hyp)
         return {"hyp": hyp, **_passthrough(batch)}
 
-    def summarize_eval(self, outputs, vocab, target_vocab=None):
-        return _wer_summary(outputs, vocab, "hyp")
+    def summarize_eval(self, outputs, vocab, target_vocab=None, *, source, dataset="none"):
+        return gloss_summary(outputs, vocab, source=source, dataset=dataset)
 
 
 def _passthrough(batch):
@@ -248,7 +244,7 @@ class Video2PoseTask:
         mask = batch["frame_mask"] & batch["valid"][:, None]
         return {"pose_mse": mse, "latent_mse": _masked_sq(z_hat - z_ref, mask)}
 
-    def summarize_eval(self, outputs, vocab, target_vocab=None):
+    def summarize_eval(self, outputs, vocab=None, target_vocab=None, **_):
         return {
             k: float(np.mean([np.asarray(o[k]) for o in outputs]))
             for k in ("pose_mse", "latent_mse")
@@ -380,5 +376,5 @@ class CSLRTask:
         return {"hyp": hyp, "ctc_logits": out["ctc_logits"], "out_lengths": out["out_lengths"],
                 **_passthrough(batch)}  # fmt: skip
 
-    def summarize_eval(self, outputs, vocab, target_vocab=None):
-        return _wer_summary(outputs, vocab, "hyp")
+    def summarize_eval(self, outputs, vocab, target_vocab=None, *, source, dataset="none"):
+        return gloss_summary(outputs, vocab, source=source, dataset=dataset)

@@ -33,7 +33,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
 from signx_jax import metrics as metrics_lib
 from signx_jax import schema
@@ -41,7 +40,7 @@ from signx_jax.data.subword import BPEDropoutSource, SubwordVocabulary
 from signx_jax.models import layers
 from signx_jax.models.cslr import CSLR
 from signx_jax.train import losses
-from signx_jax.train.tasks import CSLRTask, _wer_summary
+from signx_jax.train.tasks import CSLRTask, gloss_summary
 
 log = logging.getLogger("signx.train")
 
@@ -124,13 +123,14 @@ class TranslationTask(CSLRTask):
         keys = ("valid", "labels", "label_lengths", "targets", "target_lengths", "index")
         return {"hyp": tokens[:, 0], "gloss_hyp": gloss_hyp, **{k: batch[k] for k in keys}}
 
-    def summarize_eval(self, outputs, vocab, target_vocab=None):
+    def summarize_eval(self, outputs, vocab, target_vocab=None, *, source, dataset="none"):
         if target_vocab is None:
             raise ValueError("TranslationTask.summarize_eval needs the target vocabulary")
-        refs, hyps = decode_translations(outputs, target_vocab)
+        refs, hyps = decode_translations(outputs, source, target_vocab)
         result = translation_scores(refs, hyps, chinese_chars=self.cfg.data.chinese_chars)
         if self.cfg.loss.ctc_weight:  # how well the encoder still recognises glosses
-            result["gloss_wer"] = _wer_summary(outputs, vocab, "gloss_hyp")["wer"]
+            gloss = gloss_summary(outputs, vocab, source=source, dataset=dataset, key="gloss_hyp")
+            result["gloss_wer"] = gloss["wer"]
         return result
 
 
@@ -143,16 +143,12 @@ def _activation_variance(compiled: jax.Array, frame_mask: jax.Array) -> jax.Arra
     return jnp.sum(jnp.square(z - mean) * mask, axis=(0, 1)) / n
 
 
-def decode_translations(outputs: list[dict], target_vocab) -> tuple[list[str], list[str]]:
-    """Reference and hypothesis sentences of the valid rows of eval outputs."""
-    refs, hyps = [], []
-    for out in outputs:
-        rows = zip(out["valid"], out["targets"], out["target_lengths"], out["hyp"], strict=True)
-        for valid, target, n, hyp in rows:
-            if valid:
-                refs.append(target_vocab.decode([int(t) for t in target[:n]]))
-                hyps.append(target_vocab.decode([int(t) for t in np.asarray(hyp) if t >= 0]))
-    return refs, hyps
+def decode_translations(outputs: list[dict], source, target_vocab) -> tuple[list[str], list[str]]:
+    """Reference (the records' ``translation`` as written) and hypothesis
+    sentences of the valid rows of eval outputs (``signx_jax.evaluate.sentences``)."""
+    from signx_jax.evaluate import sentences
+
+    return sentences(outputs, source, target_vocab, key="hyp", field="translation")
 
 
 def translation_scores(refs: list[str], hyps: list[str], *, chinese_chars: bool = False) -> dict:

@@ -105,7 +105,7 @@ def test_pose2gloss_loss_and_eval():
     _check_hyp(out, len(vocab))
     assert out["hyp"].shape[1] == MAX_LABELS
     _check_passthrough(out, batch)
-    summary = task.summarize_eval([jax.device_get(out)], vocab=vocab)
+    summary = task.summarize_eval([jax.device_get(out)], vocab=vocab, source=clips)
     assert summary["num_sentences"] == 3  # the padding row is not scored
     assert 0.0 <= summary["wer"] <= 100.0 * (MAX_LABELS + 1)
 
@@ -246,30 +246,37 @@ def test_cslr_loss_and_eval():
     out = jax.device_get(_jitted(task, model, "eval_fn")(aux, batch))
     _check_hyp(out, len(vocab))
     _check_passthrough(out, batch)
-    summary = task.summarize_eval([out], vocab=vocab)
+    summary = task.summarize_eval([out], vocab=vocab, source=records)
     assert summary["num_sentences"] == 3
     assert np.isfinite(summary["wer"]) and summary["wer"] >= 0
 
 
 def test_wer_summary_scores_only_valid_rows():
-    """summarize_eval on hand-made outputs: exact hypothesis -> 0, empty -> 100."""
+    """summarize_eval on hand-made outputs: exact hypothesis -> 0, empty -> 100.
+
+    References are the records' annotation (``source[index]["gloss"]``), not
+    the label rows, which here are deliberately wrong."""
     vocab = Vocabulary(["A", "B", "C"])
     a, b, c = (vocab.token_to_id(t) for t in "ABC")
-    labels = np.array([[a, b, 0], [c, 0, 0], [a, a, a]], np.int32)
+    source = [{"gloss": "A B"}, {"gloss": "C"}]
     base = {
-        "labels": labels,
-        "label_lengths": np.array([2, 1, 3], np.int32),
+        "labels": np.full((3, 3), c, np.int32),  # not what is scored
+        "label_lengths": np.array([3, 3, 3], np.int32),
         "valid": np.array([True, True, False]),  # row 3 is padding: never scored
         "index": np.array([0, 1, -1]),
     }
     task = tasks.CSLRTask(train_config("cslr", "tiny"), len(vocab))
+
+    def summary(outputs):
+        return task.summarize_eval(outputs, vocab=vocab, source=source)
+
     exact = dict(base, hyp=np.array([[a, b, -1], [c, -1, -1], [b, b, b]], np.int32))
-    assert task.summarize_eval([exact], vocab=vocab) == {"wer": 0.0, "num_sentences": 2.0}
+    assert summary([exact]) == {"wer": 0.0, "num_sentences": 2.0}
     empty = dict(base, hyp=np.full((3, 3), -1, np.int32))
-    assert task.summarize_eval([empty], vocab=vocab)["wer"] == 100.0
+    assert summary([empty])["wer"] == 100.0
     # One substitution in three reference glosses, split over two batches.
     one_sub = dict(base, hyp=np.array([[a, c, -1], [c, -1, -1], [a, a, a]], np.int32))
-    got = task.summarize_eval([one_sub, exact], vocab=vocab)
+    got = summary([one_sub, exact])
     assert got["num_sentences"] == 4.0
     np.testing.assert_allclose(got["wer"], 100.0 / 6)
 

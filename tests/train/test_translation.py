@@ -121,12 +121,15 @@ def test_summarize_eval_scores_decoded_targets():
         # A perfect first row; the second stops after "i".
         "hyp": np.stack([pad(ids[0] + [schema.EOS_ID]), pad(tv.encode("i")), pad([7, 7])]),
         "labels": np.array([[5, 6], [5, 0], [0, 0]]), "label_lengths": np.array([2, 1, 0]),
-        "gloss_hyp": np.array([[5, 6], [6, -1], [-1, -1]]),
+        "gloss_hyp": np.array([[5, 6], [6, -1], [-1, -1]]), "index": np.array([0, 1, -1]),
     }]  # fmt: skip
+    # References are the records' annotation, whatever the (cut) target rows hold.
+    source = [{"gloss": "CAT DOG", "translation": sentences[0]},
+              {"gloss": "CAT", "translation": " i  go home . "}]  # fmt: skip
     task = translation.TranslationTask(cfg, len(gloss_vocab), len(tv))
-    refs, hyps = translation.decode_translations(outputs, tv)
+    refs, hyps = translation.decode_translations(outputs, source, tv)
     assert refs == sentences and hyps == ["the cat sees a dog .", "i"]
-    scores = task.summarize_eval(outputs, gloss_vocab, tv)
+    scores = task.summarize_eval(outputs, gloss_vocab, tv, source=source)
     assert scores["num_sentences"] == 2.0
     # Every hypothesis n-gram matches: BLEU-n = brevity penalty exp(1 - 10 / 7).
     for n in range(1, 5):
