@@ -1,4 +1,4 @@
-"""Scoring a trained CSLR on dev and test (SPEC section 7, paper D.1).
+"""Scoring a trained CSLR on dev and test (paper appendix D.1; README "Design").
 
 ``decode_split`` runs the compiled eval step (the trainer's decoding method,
 ``set_decode_method``) over one split and returns reference / hypothesis gloss strings;
