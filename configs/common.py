@@ -5,7 +5,7 @@ Fields every stage has:
   seed, stage, dataset
   data.*   where shards live and how batches are built
   model.*  from configs/models.py (sizes and ablation variants)
-  optim.*  from signx_jax/train/optimizers.py (Table 6 / SPEC section 5)
+  optim.*  from signx_jax/train/optimizers.py (paper Table 6 / section 4.2)
   train.*  steps, logging, evaluation, checkpoints, NaN policy
   mesh.*   (data, fsdp, tensor) device counts; -1 = the rest
   loss.*   stage-specific weights
@@ -128,7 +128,7 @@ def train_config(
         c.pruning.keep_dims = c.model.latent_dim // 2  # about 1024 of 2048
         c.pruning.ema = 0.99
         c.decode = ml_collections.ConfigDict()
-        # Final evaluation: ctc_greedy | ctc_beam | attention | joint (SPEC section 6).
+        # Final evaluation: ctc_greedy | ctc_beam | attention | joint (README "Design").
         c.decode.method = "ctc_beam" if variant in ("vac_baseline", "no_transformer") else "joint"
         c.decode.beam = 8
         c.decode.entropy_alpha = 0.0

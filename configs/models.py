@@ -1,4 +1,4 @@
-"""Model size presets for the three SignX stages (SPEC sections 3-5, paper 3.2-4.2).
+"""Model size presets for the three SignX stages (paper sections 3.2-4.2).
 
 Every dimension of ``signx_jax.models`` lives here and nowhere else.
 

@@ -1,4 +1,4 @@
-"""Config of the embedded synthetic signing corpus (SPEC section 9).
+"""Config of the embedded synthetic signing corpus (README "Design").
 
 Generate the default demo corpus (built-in grammar, 720 clips, ~30 s on 2 cores)::
 

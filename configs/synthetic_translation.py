@@ -24,7 +24,7 @@ def translation_config(
     target_level: str = "bpe",
     target_vocab_size: int = 1000,
 ) -> ml_collections.ConfigDict:
-    """The CSLR config (SPEC section 5) with the decoder on spoken-language subwords."""
+    """The CSLR config (paper section 4) with the decoder on spoken-language subwords."""
     c = train_config("cslr", size, dataset=dataset, variant=variant)
     c.data.task = "translation"
     c.data.target_level = target_level  # "bpe" (sentencepiece) or "char" (Chinese)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run N JAX processes on this machine as if they were N hosts of a pod (SPEC 8):
+# Run N JAX processes on this machine as if they were N hosts of a pod (README "Design"):
 # each one gets SIGNX_COORDINATOR=127.0.0.1:<free port>, SIGNX_NUM_PROCESSES=N,
 # SIGNX_PROCESS_ID=i and its own simulated CPU devices, so that
 # signx_jax.distributed.initialize() builds one N-process cluster (gloo collectives).

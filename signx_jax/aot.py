@@ -1,4 +1,4 @@
-"""Compile a config's train step ahead of time for a TPU topology (SPEC section 8).
+"""Compile a config's train step ahead of time for a TPU topology (README "Design").
 
 Before anyone pays for a pod: on a CPU machine with libtpu (see
 :func:`libtpu_path`), build the *abstract* train state (``nnx.eval_shape`` /

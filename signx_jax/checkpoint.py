@@ -1,4 +1,4 @@
-"""Orbax checkpoints for every stage (SPEC section 5, "Model selection"; section 8).
+"""Orbax checkpoints for every stage (paper section 4.2; README "Design").
 
 One checkpoint step holds three items written together:
   * ``state``: the train state pytree (params, optimizer state, model

@@ -1,4 +1,4 @@
-"""Per-dataset gloss clean-up before WER (SPEC section 7, paper D.1).
+"""Per-dataset gloss clean-up before WER (paper appendix D.1; README "Design").
 
 Two conventions exist for PHOENIX and they give different WERs, so the mode
 is always named in reports:

@@ -1,4 +1,4 @@
-"""Multi-host start-up: one call that joins the right jax.distributed cluster (SPEC 8).
+"""Multi-host start-up: one call that joins the right jax.distributed cluster (README "Design").
 
 Call `initialize()` first thing in every entry point, before any JAX computation:
 

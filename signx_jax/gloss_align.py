@@ -1,4 +1,4 @@
-"""GlossAlign (SPEC section 5, Algorithm 1): assign every frame to a gloss.
+"""GlossAlign (paper section 4.1, Algorithm 1): assign every frame to a gloss.
 
 Two sources of alignment:
   * gloss timings (ASLLRP, the synthetic corpus): a frame belongs to the gloss

@@ -1,4 +1,4 @@
-"""The latent cache (SPEC section 5): z_latent extracted once by the frozen
+"""The latent cache (README "Design"): z_latent extracted once by the frozen
 stages 1-2 and written as shards that CSLR training reads instead of videos.
 
 Two routes produce latents for the same clips:

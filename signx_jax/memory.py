@@ -1,6 +1,6 @@
 """Back-of-the-envelope memory per device for a train step on a (data, fsdp, tensor) mesh.
 
-Before compiling anything, this answers "does config X fit on a v5e-16?" (SPEC 8):
+Before compiling anything, this answers "does config X fit on a v5e-16?" (README "Design"):
 
     from signx_jax import memory
     act = memory.transformer_activation_bytes(

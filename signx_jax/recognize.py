@@ -1,4 +1,4 @@
-"""Recognise glosses in your own video with a trained SignX run (SPEC sections 4-6).
+"""Recognise glosses in your own video with a trained SignX run (paper sections 3.3-4.2).
 
   python -m signx_jax.recognize --workdir runs/demo --input clip.mp4 --route rgb \
       --vtt clip.vtt --json clip.json

@@ -1,4 +1,4 @@
-"""Evaluation report: metrics JSON, Markdown tables and plots (SPEC section 7).
+"""Evaluation report: metrics JSON, Markdown tables and plots (paper appendix D.1).
 
 ``write_report`` takes decoded references/hypotheses per split, applies the
 dataset's gloss clean-up, and writes into ``out_dir``:

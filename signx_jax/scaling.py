@@ -1,4 +1,6 @@
-"""Scaling experiments: model size x data size x compute, with power-law fits (SPEC 8).
+"""Scaling experiments: model size x data size x compute, with power-law fits.
+
+Results and commands: README "Benchmarks and scaling".
 
 Trains the CSLR stage (``CSLRTask`` through the real ``Trainer``) on an
 in-memory synthetic latent corpus whose difficulty is fixed by the config: a

@@ -1,4 +1,4 @@
-"""The pose-shard record schema shared by every dataset (SPEC section 2 and 9).
+"""The pose-shard record schema shared by every dataset (paper section 3.1; README "Design").
 
 One clip is one record. In memory a record is a plain ``dict`` (a ``Clip``):
 

@@ -1,4 +1,4 @@
-"""STM references and CTM hypotheses, the files sclite scores (SPEC section 7).
+"""STM references and CTM hypotheses, the files sclite scores (README "Design").
 
 STM line: ``<id> <channel> <speaker> <start> <end> <word> <word> ...`` (one
 utterance per line; the PHOENIX ground truth uses channel 1, the signer as

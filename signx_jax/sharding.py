@@ -1,4 +1,4 @@
-"""One mesh, one rule table: logical axis names -> mesh axes (SPEC section 8).
+"""One mesh, one rule table: logical axis names -> mesh axes (README "Design").
 
 Every parameter in ``signx_jax.models`` is created with logical axis names
 (``nnx.with_partitioning(init, ("embed", "mlp"), eager_sharding=False)``) and

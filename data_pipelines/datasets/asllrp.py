@@ -8,7 +8,7 @@ then the names of the whole recording, whose utterance window is then cut out: f
 SignStream the stem of each MEDIA-REF's file, for DAI the COLLECTION NAME, then each
 MEDIA-FILE's stem. Poses follow ``pose_files`` with the same key. Both formats time
 every sign, so every clip carries ``gloss_spans`` ([start, end) frames relative to the
-utterance start), the input GlossAlign uses (SPEC section 5).
+utterance start), the input GlossAlign uses (paper Algorithm 1).
 
 No sample ships with this repository; each layout below was checked against public
 material and the fixtures copy it.

@@ -1,4 +1,4 @@
-"""Shared parts of the real-dataset converters (SPEC section 9).
+"""Shared parts of the real-dataset converters (README "Design").
 
 Every converter splits its work in two:
 

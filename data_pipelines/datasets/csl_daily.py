@@ -1,4 +1,4 @@
-"""CSL-Daily annotations -> ClipSources (SPEC section 9).
+"""CSL-Daily annotations -> ClipSources (README "Design").
 
 Layout (``--root`` = the CSL-Daily folder)::
 

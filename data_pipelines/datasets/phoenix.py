@@ -1,4 +1,4 @@
-"""RWTH-PHOENIX-Weather 2014 and 2014-T annotations -> ClipSources (SPEC section 9).
+"""RWTH-PHOENIX-Weather 2014 and 2014-T annotations -> ClipSources (README "Design").
 
 PHOENIX-2014-T (``--root`` = the folder holding ``PHOENIX-2014-T/`` or that folder)::
 
@@ -17,7 +17,7 @@ PHOENIX-2014 multisigner (``--root`` holds ``phoenix-2014-multisigner/``)::
     phoenix-2014-multisigner/features/fullFrame-210x260px/{train,dev,test}/<id>/1/images0001-0.png
 
 Glosses are kept as annotated (``__ON__``, ``loc-``, ``IX`` ...): the
-dataset's WER clean-up belongs to the metrics (SPEC section 7). Both corpora
+dataset's WER clean-up belongs to the metrics (README "Design"). Both corpora
 are recorded at 25 fps.
 """
 

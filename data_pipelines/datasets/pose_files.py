@@ -1,4 +1,4 @@
-"""Per-stream pose files -> the five [T, dim] streams of SPEC section 2.
+"""Per-stream pose files -> the five [T, dim] streams of paper section 3.1.
 
 Layout under ``--poses_root`` (``<key>`` is the clip id, or the video id for
 datasets whose clips are windows of a longer video, WLASL and ASLLRP)::

@@ -1,4 +1,4 @@
-"""WLASL (isolated ASL) annotations -> ClipSources (SPEC section 1 and 9).
+"""WLASL (isolated ASL) annotations -> ClipSources (paper Table 4; README "Design").
 
 Layout (``--root`` = the WLASL folder)::
 

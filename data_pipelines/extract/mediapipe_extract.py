@@ -1,4 +1,4 @@
-"""Video or frame folder -> MediaPipe holistic landmarks, the ``mediapipe`` stream (SPEC 2).
+"""Video or frames -> MediaPipe holistic landmarks, the ``mediapipe`` stream (paper section 3.1).
 
 mediapipe 0.10.x pins protobuf < 5 and numpy < 2; the project's venv has
 TensorFlow (protobuf >= 6.31) and numpy 2. So extraction runs in its own venv,

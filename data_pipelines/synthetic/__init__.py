@@ -1,9 +1,9 @@
-"""Embedded synthetic signing corpus (SPEC section 9): the default dataset.
+"""Embedded synthetic signing corpus (README "Design"): the default dataset.
 
 Gloss sentences (built-in grammar or STM files) are signed by synthetic
 signers -- smooth per-gloss articulator prototypes, co-articulation, signer
 body / speed / amplitude variation, noise, dropped frames and occlusions --
-and rendered into the five pose streams of SPEC section 2, small RGB frames,
+and rendered into the five pose streams of paper section 3.1, small RGB frames,
 exact gloss timings and a rule-based translation.
 
   from configs.synthetic_corpus import get_config

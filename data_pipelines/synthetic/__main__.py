@@ -1,4 +1,4 @@
-"""CLI of the synthetic signing corpus (SPEC section 9).
+"""CLI of the synthetic signing corpus (README "Design").
 
   python -m data_pipelines.synthetic generate --out DIR [--config.num_train=200]
       [--glosses phoenix2014t | --glosses train=A.stm,dev=B.stm,test=C.stm] [--seed 1]

@@ -1,4 +1,4 @@
-"""One synthetic clip: a gloss sentence signed by one signer (SPEC section 9).
+"""One synthetic clip: a gloss sentence signed by one signer (README "Design").
 
 Timeline: rest pose -> transition -> sign 1 -> transition -> sign 2 ... ->
 transition -> rest. Each sign is its gloss prototype resampled to a duration

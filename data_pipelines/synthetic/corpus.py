@@ -1,4 +1,4 @@
-"""Generate the synthetic corpus split by split (SPEC section 9).
+"""Generate the synthetic corpus split by split (README "Design").
 
 ``generate_split(cfg, split)`` yields schema Clip dicts in index order;
 ``generate_corpus(cfg)`` collects all three splits. Clip ``i`` of a split is

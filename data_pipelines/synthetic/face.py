@@ -1,4 +1,4 @@
-"""Face of the synthetic signer: the 68 iBUG landmarks (SPEC section 2 / 9).
+"""Face of the synthetic signer: the 68 iBUG landmarks (paper section 3.1; README "Design").
 
 Landmarks are in head-local coordinates in head radii (x = signer's left,
 y = up, z = out of the face), in the iBUG-68 order DWPose uses: 0-16 jaw (from

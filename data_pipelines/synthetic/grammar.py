@@ -1,4 +1,4 @@
-"""Text side of the synthetic corpus: gloss sentences (SPEC section 9).
+"""Text side of the synthetic corpus: gloss sentences (README "Design").
 
 Two sources of gloss sentences:
 

@@ -1,4 +1,4 @@
-"""Hand model of the synthetic signer: hand shapes and finger kinematics (SPEC 9).
+"""Hand model of the synthetic signer: hand shapes and finger kinematics (README "Design").
 
 A hand shape is 5 finger curls (thumb, index, middle, ring, pinky; 0 = straight,
 1 = fully bent) plus a spread (0 = fingers together, 1 = splayed). The hand

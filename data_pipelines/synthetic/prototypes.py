@@ -1,4 +1,4 @@
-"""Gloss prototypes: one smooth articulator trajectory per gloss (SPEC section 9).
+"""Gloss prototypes: one smooth articulator trajectory per gloss (README "Design").
 
 Every gloss gets a phonological recipe drawn from small shared inventories --
 (location, hand shape, movement, orientation, hand use, non-manuals) -- so the

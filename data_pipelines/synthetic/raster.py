@@ -1,4 +1,4 @@
-"""Rasterise the projected body: depth, part segmentation and RGB (SPEC 2 / 9).
+"""Rasterise the projected body: depth, part segmentation, RGB (paper section 3.1; README "Design").
 
 The body is a set of thick 3-D segments (torso, neck, head disc, arms, palms,
 finger bones, and face features for RGB) projected by streams.project. For

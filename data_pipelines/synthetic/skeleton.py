@@ -1,4 +1,4 @@
-"""3-D upper-body skeleton of a synthetic signer (SPEC section 9).
+"""3-D upper-body skeleton of a synthetic signer (README "Design").
 
 World axes: x = image right (the signer's left), y = up, z = towards the
 camera; origin at the hip centre; metres. A frame of signing is an

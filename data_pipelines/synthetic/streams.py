@@ -1,4 +1,4 @@
-"""Render skeleton joints into the keypoint streams of SPEC section 2.
+"""Render skeleton joints into the keypoint streams of paper section 3.1.
 
 - dwpose [T, 384]: 128 keypoints (18 body in OpenPose-18 order, 21 left hand,
   21 right hand, 68 face) x (x, y, score), image-normalised.

@@ -1,4 +1,4 @@
-"""TFDS builder of the synthetic signing corpus (SPEC section 9).
+"""TFDS builder of the synthetic signing corpus (README "Design").
 
 Importing this module registers ``signx_synthetic``::
 

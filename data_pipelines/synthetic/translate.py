@@ -1,4 +1,4 @@
-"""Rule-based gloss -> spoken-language text for Sign2Text (SPEC sections 1 and 9).
+"""Rule-based gloss -> spoken-language text for Sign2Text (paper Table 3; README "Design").
 
 Deterministic functions of the gloss sequence, so translation is learnable,
 yet never a copy of the glosses: words are reordered (verb-final glosses become

@@ -1,4 +1,4 @@
-r"""Every benchmark table in one run (SPEC section 8)::
+r"""Every benchmark table in one run (README "Benchmarks and scaling")::
 
     python -m signx_jax.benchmarks            # about 15-25 min on 2 busy CPU cores
     python -m signx_jax.benchmarks --parts train,inference --steps 3

@@ -1,6 +1,6 @@
 r"""Decoding throughput: our compiled CTC prefix beam search vs TensorFlow and pyctcdecode.
 
-SPEC section 6. Prints, in one run, utterances/s (per wall-clock second and
+CTC decoding (README "Design"). Prints, in one run, utterances/s (per wall-clock second and
 per CPU-second, fastest of ``--repeats`` calls after a warm-up, compilation
 excluded) on the same random-but-peaky CTC posteriors (batch 32, PHOENIX-like
 sizes) and the same beam, for

@@ -1,6 +1,6 @@
 r"""Input-pipeline throughput: Grain train batches vs raw reading of the same shards.
 
-SPEC section 8 (Grain per process) and 9 (pose shards). Prints, in one run,
+README "Design": Grain per process over pose shards. Prints, in one run,
 
 * raw:      sequential read of every shard byte + TFRecord framing + CRC checks;
 * pipeline: records/s through ``make_train_iterator`` (decode, labels, pad to

@@ -1,4 +1,4 @@
-"""Train-step throughput of each SignX stage on this machine (SPEC section 8).
+"""Train-step throughput of each SignX stage on this machine (README "Benchmarks and scaling").
 
 For each stage at a stated config (the real ``Trainer`` and ``Task``, float32,
 one device, fixed seeds) prints step time, examples/s, frames/s and the

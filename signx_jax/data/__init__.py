@@ -1,4 +1,4 @@
-"""Pose shards and the Grain input pipeline (SPEC sections 8 and 9).
+"""Pose shards and the Grain input pipeline (README "Design").
 
 * ``shards``: ``write_split`` / ``open_split`` (TFRecord shards + offset index +
   manifest; ``PoseShardSource`` is a Grain RandomAccessDataSource).

@@ -1,4 +1,4 @@
-"""Deterministic latent augmentation views (SPEC section 5, "Latent augmentation").
+"""Deterministic latent augmentation views (paper section 4.1; README "Design").
 
 Stage 3 trains on ``1 + num_views`` views of every cached clip: view 0 is the
 original; views 1..N apply a temporal rescale in ``scale_range``, frame jitter

@@ -1,4 +1,4 @@
-"""CRC-32C (Castagnoli) for TFRecord framing (SPEC section 9, pose shards).
+"""CRC-32C (Castagnoli) for TFRecord framing (pose shards, README "Design").
 
 TFRecord protects every length and payload with a *masked* CRC-32C. We use the
 C implementation of ``google-crc32c`` when it is installed (GB/s, releases the

@@ -1,6 +1,6 @@
 """A minimal ``tf.train.Example`` protobuf encoder/decoder without TensorFlow.
 
-Pose shards (SPEC section 9) store one serialized ``tf.train.Example`` per
+Pose shards (README "Design") store one serialized ``tf.train.Example`` per
 record so plain ``tf.data`` can read them, but importing TensorFlow in every
 Grain worker costs seconds and hundreds of MB. The schema is tiny::
 

@@ -1,6 +1,6 @@
 """Shard manifests: read, check and verify a split's ``<split>.manifest.json``.
 
-SPEC section 9. The manifest is written last by ``shards.write_split``; it
+Pose shards, README "Design". The manifest is written last by ``shards.write_split``; it
 records the schema version, the record kind, per-shard record counts, sizes and
 sha256 sums. ``read_manifest`` runs on every ``open_split``; ``verify_split``
 re-hashes (and optionally CRC-scans) a whole split, e.g. after a copy.

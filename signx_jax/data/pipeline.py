@@ -1,4 +1,4 @@
-"""Grain input pipelines over pose shards (SPEC section 8: Grain per process).
+"""Grain input pipelines over pose shards (README "Design": Grain per process).
 
 Train: ``range(N)[shard::count] -> repeat, a seeded permutation per epoch ->
 decode + encode labels -> batch -> pad to a bucket`` as a Grain

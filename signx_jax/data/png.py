@@ -1,4 +1,4 @@
-"""Fast PNG encode/decode of small RGB frames (SPEC section 4: Video2Pose reads RGB).
+"""Fast PNG encode/decode of small RGB frames (paper section 3.3: Video2Pose reads RGB).
 
 Pose shards store RGB clips as one PNG per frame, readable by any PNG decoder
 (``tf.io.decode_png``, Pillow). Pillow costs ~0.25 ms per tiny frame in fixed

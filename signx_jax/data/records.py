@@ -1,4 +1,4 @@
-"""Clip / latent record <-> tf.train.Example features (SPEC sections 2, 5, 9).
+"""Clip / latent record <-> tf.train.Example features (README "Design").
 
 Every array is stored as three features ``name`` (raw little-endian bytes),
 ``name/dtype`` (numpy dtype name) and ``name/shape`` (int64 list), so a plain

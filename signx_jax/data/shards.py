@@ -1,6 +1,6 @@
 """Pose shards: write a split as TFRecord shards, read it as a Grain source.
 
-SPEC section 9 (data) and section 5 (the stage-3 latent cache). A split
+Pose shards and the stage-3 latent cache (README "Design"). A split
 ``train`` in ``out_dir`` is::
 
     train-00000-of-00003.tfrecord   TFRecord frames, one tf.train.Example per record

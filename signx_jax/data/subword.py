@@ -1,4 +1,4 @@
-"""Subword target vocabularies for Sign2Text (SPEC sections 1 and 5; paper Table 3).
+"""Subword target vocabularies for Sign2Text (paper Table 3; README "Design").
 
 The translation decoder predicts spoken-language subwords, not glosses. As in
 sltunet (the public code SignX's stage-3 transformer follows) the units are

@@ -1,4 +1,4 @@
-"""TFRecord framing and the sidecar offset index (SPEC section 9, pose shards).
+"""TFRecord framing and the sidecar offset index (pose shards, README "Design").
 
 A TFRecord file is a sequence of frames::
 

@@ -1,10 +1,10 @@
-"""Gloss / word vocabularies (SPEC sections 3, 5 and 9).
+"""Gloss / word vocabularies (paper section 3.2, CodeBook; README "Design").
 
 The CodeBook decoder (stage 1) and the CSLR decoder (stage 3) predict indices
 into a dataset's gloss vocabulary, never free text. Ids 0..4 are always the
 special tokens of ``schema.SPECIAL_TOKENS`` (PAD, BOS, EOS, UNK, BLANK: BLANK
 is the CTC blank). ``counts`` keeps the training frequency of every id for the
-inverse-frequency weights of the gloss-aware distillation loss (section 5).
+inverse-frequency weights of the gloss-aware distillation loss (paper section 4.1).
 Saved as ``vocab.json`` next to the shards by whoever builds it.
 """
 

@@ -1,4 +1,4 @@
-"""Compiled decoding (SPEC section 6, paper Algorithm 3).
+"""Compiled decoding (paper Algorithm 3; README "Design").
 
 - ``ctc``: CTC greedy and prefix beam search on the CTC head.
 - ``attention``: attention-decoder beam search with attention-entropy,

@@ -3,7 +3,7 @@
 Algorithm 3 (LatentSequenceDecoding): each hypothesis <y, s> is extended by
 token w with s' = s + log p(w | y, H) - alpha * AttnEntropy(y, H), the top
 ``beam`` of all extensions survive, and the search stops once every beam has
-emitted EOS. On top of it, as in SPEC section 6:
+emitted EOS. On top of it (paper Table 6 names both penalties; README "Design"):
 
 - GNMT length penalty (Wu et al. 2016): hypotheses are ranked by
   s / lp(|y|), lp(n) = ((5 + n) / 6) ** length_penalty (|y| counts EOS);

@@ -1,4 +1,4 @@
-"""CTC decoding on the CTC head: greedy and prefix beam search (SPEC section 6).
+"""CTC decoding on the CTC head: greedy and prefix beam search (README "Design").
 
 Both decoders are batched, fixed-shape and compiled once per (batch, frames,
 vocabulary, beam) shape: the time loop is a ``lax.scan`` with the per-utterance

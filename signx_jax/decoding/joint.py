@@ -1,4 +1,4 @@
-"""Joint CTC/attention decoding: CTC prefix scores (SPEC section 6).
+"""Joint CTC/attention decoding: CTC prefix scores (README "Design").
 
 The hybrid formulation of Watanabe et al. (2017), "Hybrid CTC/Attention
 Architecture for End-to-End Speech Recognition", Algorithm 2: for a prefix g

@@ -1,4 +1,4 @@
-"""Decoding a ``CSLR`` model's outputs (SPEC section 6): one entry point per method,
+"""Decoding a ``CSLR`` model's outputs (README "Design"): one entry point per method,
 and the stage-1 CodeBook decoder's attention beam search (``decode_pose2gloss``).
 
 Glue between ``signx_jax.models.cslr.CSLR`` (``decode_step``,

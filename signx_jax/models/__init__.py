@@ -1,4 +1,4 @@
-"""The three SignX stages as Flax NNX modules (paper sections 3-4, SPEC sections 3-5).
+"""The three SignX stages as Flax NNX modules (paper sections 3-4).
 
 * ``Pose2Gloss``  stage 1: fusion ViT defining z_latent + CodeBook decoder;
 * ``Video2Pose``  stage 2: RGB -> five pose streams; ``video_to_latent``;

@@ -1,4 +1,4 @@
-"""Stage 3 - CSLR in the latent space (paper section 4, Appendix C; SPEC section 5).
+"""Stage 3 - CSLR in the latent space (paper section 4, Appendix C).
 
 latent z [B, T, D]
   -> feature compilation (Algorithm 1: LayerNorm, cross-covariance whitening,

@@ -1,6 +1,6 @@
 """Shared building blocks: dense, norms, attention, pre-LN transformer stacks.
 
-Used by all three stages (paper sections 3.2, 3.3 and 4.2; SPEC sections 3-5).
+Used by all three stages (paper sections 3.2, 3.3 and 4.2).
 Every parameter carries logical axis names (see ``signx_jax.sharding``);
 params are ``cfg.param_dtype`` (float32), compute runs in ``cfg.dtype``;
 softmax, norms statistics and logits are float32.

@@ -1,4 +1,4 @@
-"""Stage 1 - Pose2Gloss: the fusion ViT that defines the latent space (paper 3.2, SPEC 3).
+"""Stage 1 - Pose2Gloss: the fusion ViT that defines the latent space (paper section 3.2).
 
 poses [B, T, 1959] --split by schema.STREAMS--> per-stream MLP encoders E_i
 (eq. 1, f_i in R^d_h) --> multi-head attention across the 5 stream tokens of

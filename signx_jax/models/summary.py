@@ -1,4 +1,4 @@
-"""Parameter counts and FLOPs per example for the three stages (SPEC section 8).
+"""Parameter counts and FLOPs per example for the three stages (README "Design").
 
     python -m signx_jax.models summary --stage all --size base
     python -m signx_jax.models summary --stage cslr --size ladder3 --variant vac_baseline

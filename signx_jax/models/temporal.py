@@ -1,6 +1,6 @@
 """Stage-3 temporal blocks: multi-scale TemporalConv, BiLSTM, 1-D ResNet-34 teacher.
 
-Paper section 4.2 and Appendix C (eq. 15), SPEC section 5. All blocks take a
+Paper section 4.2 and Appendix C (eq. 15). All blocks take a
 frame mask and keep padded frames out of every statistic (BatchNorm batch
 statistics are masked means over the *global* batch under GSPMD), so the
 valid outputs of a clip do not depend on how much padding follows it.

@@ -1,4 +1,4 @@
-"""Stage 2 - Video2Pose: RGB frames -> the five pose streams (paper 3.3, SPEC 4).
+"""Stage 2 - Video2Pose: RGB frames -> the five pose streams (paper section 3.3).
 
 Each frame goes through a spatial ViT (eq. 4: patch embedding, CLS or mean
 pooling -> v_t), a temporal transformer mixes frames (eq. 5), and one linear

@@ -1,4 +1,4 @@
-"""One generic train loop for all three SignX stages (SPEC sections 3-5, 8).
+"""One generic train loop for all three SignX stages (paper sections 3.2-4.2; README "Design").
 
 Read top to bottom like big_vision's train.py:
 

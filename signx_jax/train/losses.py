@@ -1,10 +1,10 @@
 """Training losses of the three SignX stages, as pure masked functions.
 
-Stage 1 (SPEC section 3, paper B.1 eqs. 10-13): ``label_smoothed_ce`` (L_text),
+Stage 1 (paper appendix B.1, eqs. 10-13): ``label_smoothed_ce`` (L_text),
 ``word_matching_loss`` (L_word), ``info_nce`` (L_contrast), plus the scheduled
 sampling helpers (teacher forcing decays 0.5 -> 0, Table 6).
-Stage 2 (SPEC section 4, eq. 14): ``masked_mse_per_stream``.
-Stage 3 (SPEC section 5, paper section 3.3): ``ctc``, ``kd_loss`` (gloss-aware
+Stage 2 (paper appendix B.2, eq. 14): ``masked_mse_per_stream``.
+Stage 3 (paper sections 4.1-4.2, Algorithm 2): ``ctc``, ``kd_loss`` (gloss-aware
 latent distillation), ``lipschitz_penalty`` and the same cross-entropy.
 
 Conventions: masks are boolean (True = valid); every scalar loss is a mean over

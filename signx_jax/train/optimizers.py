@@ -1,4 +1,4 @@
-"""Optimizer builders from ``config.optim`` (SPEC sections 3-5, paper Table 6).
+"""Optimizer builders from ``config.optim`` (paper Table 6 and eq. 9; README "Design").
 
 ``config.optim`` fields (all stages share them; ``default_optim_config``
 gives each stage's values):
@@ -41,7 +41,7 @@ STAGES = ("pose2gloss", "video2pose", "cslr")
 
 
 def default_optim_config(stage: str) -> ml_collections.ConfigDict:
-    """Per-stage defaults: Table 6 for stages 1-2, SPEC section 5 for CSLR."""
+    """Per-stage defaults: paper Table 6 (stages 1-2), section 4.2 + README "Design" (CSLR)."""
     cfg = ml_collections.ConfigDict(
         dict(
             name="adamw",

@@ -1,4 +1,4 @@
-"""Learning-rate schedules (SPEC sections 3 and 5; paper Table 6 and eq. 9).
+"""Learning-rate schedules (paper Table 6 and eq. 9; README "Design").
 
 - ``warmup_cosine``: stages 1-2 (Table 6), linear warmup then cosine decay to
   ``end_factor`` x peak (0.05 for Pose2Gloss, 0.01 for Video2Pose).

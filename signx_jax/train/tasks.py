@@ -17,10 +17,10 @@ schedules read ``step.update`` (optimizer updates, what ``train.total_steps``
 counts), random keys fold in ``step.micro`` (one per micro-batch), and
 once-per-update changes wait for ``step.applies``.
 
-Stage 1 (SPEC section 3): L_text + L_word + L_contrast with scheduled
-teacher forcing. Stage 2 (section 4): masked per-stream MSE (eq. 14), plus an
+Stage 1 (paper appendix B.1, eq. 13): L_text + L_word + L_contrast with scheduled
+teacher forcing. Stage 2 (paper appendix B.2): masked per-stream MSE (eq. 14), plus an
 optional latent-matching term through the *frozen* stage-1 encoder, which
-pulls the video route's latents onto the pose route's. Stage 3 (section 5):
+pulls the video route's latents onto the pose route's. Stage 3 (paper sections 4.1-4.2):
 CE + CTC + KD + Lipschitz with Algorithm 1 compilation, GlossAlign and
 adaptive pruning.
 """

@@ -1,7 +1,7 @@
 """Sign2Text: the stage-3 encoder-decoder on spoken-language targets (paper Table 3).
 
-SPEC section 1: translation "trains the same stage-3 encoder-decoder on
-spoken-language targets". Everything before the decoder is the CSLR model of
+Translation trains the same stage-3 encoder-decoder on spoken-language targets
+(README "Design"). Everything before the decoder is the CSLR model of
 ``signx_jax.models.cslr`` (feature compilation, pruning, TemporalConv, BiLSTM,
 transformer encoder, CTC head over the *gloss* vocabulary, gloss-aware
 distillation); only the decoder predicts subwords of the ``translation`` text

@@ -1,9 +1,10 @@
-"""Parameter counts of the ``base`` models worked out by hand from the SPEC dims.
+"""Parameter counts of the ``base`` models worked out by hand from their dims.
 
-SPEC sections 3 and 5 fix stages 1 and 3 (latent 2048, temporal 1024, BiLSTM 2 x 512,
-width 256, 6 + 6 layers, FFN 4096, ResNet-34 teacher); stage 2's dims, which SPEC leaves
-open, are configs/models.py's ViT-S/16 (224 px, patch 16, width 384, 12 + 4 layers, FFN
-1536). Each function returns ``{part: count}`` keyed like the rows of
+Paper sections 3.2 and 4.1-4.2 fix most of stages 1 and 3 (latent 2048, temporal 1024,
+BiLSTM 2 x 512, width 256, 6 + 6 layers, ResNet-34 teacher; FFN 4096 and 4 heads come
+from sltunet, README "Design"); stage 2's dims, which the paper leaves open, are
+configs/models.py's ViT-S/16 (224 px, patch 16, width 384, 12 + 4 layers, FFN 1536).
+Each function returns ``{part: count}`` keyed like the rows of
 ``signx_jax.models.summary`` plus ``"total"``.
 """
 

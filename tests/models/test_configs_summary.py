@@ -129,7 +129,7 @@ _HAND_PARTS = {
 
 def test_summary_cli_prints_the_hand_counted_base_parameters(capsys):
     """``python -m signx_jax.models summary``: per-module parameters of every stage equal
-    the counts worked out by hand from the SPEC dims; FLOPs come with every computing row."""
+    the counts worked out by hand from the ``base`` dims; FLOPs come with every computing row."""
     vocab = 1124
     models_cli.main(["summary", "--size", "base", "--vocab", str(vocab), "--frames", "16"])
     tables = _printed_tables(capsys.readouterr().out)

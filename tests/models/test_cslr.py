@@ -224,7 +224,7 @@ def test_isolated_head_pools_valid_frames_only():
 
 
 def test_base_parameter_count_by_hand():
-    """Paper/SPEC dims (tests/models/hand_counts.py), part by part and in total."""
+    """``base`` dims (tests/models/hand_counts.py), part by part and in total."""
     vocab = 1124
     model = nnx.eval_shape(lambda: CSLR(cslr_config("base"), vocab, rngs=nnx.Rngs(0)))
     hand = hand_counts.cslr_base(vocab)

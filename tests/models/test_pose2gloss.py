@@ -98,7 +98,7 @@ def test_decode_step_and_gradients():
 
 
 def test_base_parameter_count_by_hand():
-    """SPEC dims (tests/models/hand_counts.py): fusion, ViT, CodeBook decoder and in total."""
+    """``base`` dims (tests/models/hand_counts.py): fusion, ViT, CodeBook decoder and in total."""
     model = nnx.eval_shape(lambda: Pose2Gloss(pose2gloss_config("base"), 1124, rngs=nnx.Rngs(0)))
     hand = hand_counts.pose2gloss_base(1124)
     assert count_params(model.fusion) == hand["fusion"]

@@ -1,6 +1,6 @@
 """A tiny CSLR really learns a tiny synthetic corpus (issue 4, "Done when").
 
-The corpus is the embedded generator (SPEC section 9) on a 6-gloss text side
+The corpus is the embedded generator (README "Design") on a 6-gloss text side
 (sentences of 2-4 glosses written as STM files), with disjoint train / dev /
 test signers. Latents are built cheaply instead of by stages 1-2: DWPose body
 and hand keypoints relative to the neck, standardised with train statistics,

@@ -238,7 +238,7 @@ def test_cslr_loss_and_eval():
     batch = _batch(records, vocab, task.features)
     aux = task.init_aux()
     metrics, aux_stats = _check_loss(task, model, aux, batch)
-    # The signx variant has every loss term of SPEC section 5.
+    # The signx variant has every loss term of paper sections 4.1-4.2.
     assert {"l_ctc", "l_ce", "l_kd", "l_teacher", "l_lipschitz"} <= set(metrics)
     assert float(metrics["kept_dims"]) == 8
     act_var = np.asarray(aux_stats["act_var"])
