@@ -38,7 +38,7 @@ from signx_jax.train import loop, tasks
 from signx_jax.train.fit import fit
 from tests.reliability.helpers import tiny_cslr_config
 
-SPEC = json.loads(sys.argv[1])
+JOB = json.loads(sys.argv[1])
 _trainer: list = []
 
 
@@ -62,11 +62,11 @@ def train_step(self, batch):
     _trainer[:1] = [self]
     step = int(jax.device_get(self.state.step))
     print(f"STEP {step} {digest(self.state.params)}", flush=True)
-    if SPEC.get("kill_after_step") == step:
+    if JOB.get("kill_after_step") == step:
         _die()
-    if SPEC.get("signal_after_step", [None])[0] == step:
-        os.kill(os.getpid(), SPEC["signal_after_step"][1])
-    time.sleep(SPEC.get("sleep_per_step", 0))
+    if JOB.get("signal_after_step", [None])[0] == step:
+        os.kill(os.getpid(), JOB["signal_after_step"][1])
+    time.sleep(JOB.get("sleep_per_step", 0))
     return metrics
 
 
@@ -75,9 +75,9 @@ _finalize = atomicity.AtomicRenameTemporaryPath.finalize
 
 async def finalize(self, *args, **kwargs):
     final = self._final_path  # noqa: SLF001 - the hook needs orbax's target path
-    if SPEC.get("kill_in_finalize") is not None and final.name == str(SPEC["kill_in_finalize"]):
+    if JOB.get("kill_in_finalize") is not None and final.name == str(JOB["kill_in_finalize"]):
         _die()
-    item_step = SPEC.get("kill_in_item_finalize")
+    item_step = JOB.get("kill_in_item_finalize")
     if item_step is not None and final.parent.name.startswith(f"{item_step}."):
         _die()
     return await _finalize(self, *args, **kwargs)
@@ -86,7 +86,7 @@ async def finalize(self, *args, **kwargs):
 class NaNAtSteps(tasks.CSLRTask):
     def loss_fn(self, model, aux, batch, step):
         loss, rest = super().loss_fn(model, aux, batch, step)
-        bad = jnp.isin(step.micro, jnp.asarray(SPEC["nan_steps"], jnp.int32))
+        bad = jnp.isin(step.micro, jnp.asarray(JOB["nan_steps"], jnp.int32))
         return loss + jnp.where(bad, jnp.nan, 0.0), rest
 
 
@@ -95,26 +95,26 @@ def main() -> int:
     logging.getLogger("absl").setLevel(logging.ERROR)
     loop.Trainer.train_step = train_step
     atomicity.AtomicRenameTemporaryPath.finalize = finalize
-    cfg = tiny_cslr_config(SPEC["total_steps"], **SPEC.get("config", {}))
-    data_dir = SPEC["data_dir"]
+    cfg = tiny_cslr_config(JOB["total_steps"], **JOB.get("config", {}))
+    data_dir = JOB["data_dir"]
     vocab = Vocabulary.load(os.path.join(data_dir, "vocab.json"))
-    task_cls = NaNAtSteps if SPEC.get("nan_steps") else tasks.CSLRTask
+    task_cls = NaNAtSteps if JOB.get("nan_steps") else tasks.CSLRTask
     task = task_cls(cfg, len(vocab), class_counts=vocab.counts)
     train = shards.open_split(data_dir, "train")
     try:
         result = fit(cfg, task, train_source=train, dev_source=None, vocab=vocab,
-                     workdir=SPEC["workdir"])  # fmt: skip
+                     workdir=JOB["workdir"])  # fmt: skip
     except loop.TrainingDiverged as e:
-        ckpt = ckpt_lib.Checkpointer(os.path.join(SPEC["workdir"], "checkpoints"), read_only=True)
+        ckpt = ckpt_lib.Checkpointer(os.path.join(JOB["workdir"], "checkpoints"), read_only=True)
         latest = ckpt.latest_step()
         state = ckpt.restore(latest, _trainer[0].abstract_state())
         print(f"DIVERGED {latest} {digest(state.params)} {state.nonfinite_total}", flush=True)
         print(str(e), file=sys.stderr)
         return 3
     state = result.trainer.state
-    if SPEC.get("out"):
+    if JOB.get("out"):
         leaves = jax.tree.leaves(jax.device_get((state.params, state.rest, state.opt_state)))
-        np.savez(SPEC["out"], *leaves)
+        np.savez(JOB["out"], *leaves)
     total = int(jax.device_get(state.nonfinite_total))
     masked = int(result.history[-1]["nonfinite_inputs"]) if result.history else 0
     print(f"DONE {result.status} {result.step} {total} {masked}", flush=True)
