@@ -203,3 +203,19 @@ def restore_released(trainer, workdir: str, k: int) -> list[int]:
         ckpt.close()
     trainer.restore_state(states[0].replace(params=average_params([s.params for s in states])))
     return steps
+
+
+def saved_config(workdir: str) -> dict:
+    """The config saved with the newest checkpoint of ``<workdir>/checkpoints``
+    (no model is built); FileNotFoundError names the directory when there is none."""
+    directory = os.path.join(workdir, "checkpoints")
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"{directory}: no checkpoints")
+    ckpt = Checkpointer(directory, read_only=True)
+    try:
+        step = ckpt.latest_step()
+        if step is None:
+            raise FileNotFoundError(f"{directory}: no complete checkpoint")
+        return ckpt.restore_config(step)
+    finally:
+        ckpt.close()

@@ -214,7 +214,7 @@ def _finished(result):
     return result.trainer
 
 
-def _restored(cfg, task, workdir: str, step: str):
+def restored(cfg, task, workdir: str, *, hint: str):
     """A trainer holding the newest checkpoint of a stage this run does not train."""
     from signx_jax.train.loop import Trainer
 
@@ -222,14 +222,14 @@ def _restored(cfg, task, workdir: str, step: str):
     try:
         ckpt_lib.restore_latest(trainer, workdir)
     except FileNotFoundError as e:
-        raise cli.UsageError(f"{e}: run --steps {step} first") from None
+        raise cli.UsageError(f"{e}: {hint}") from None
     return trainer
 
 
 def run_stage1(cfg, data, vocab, workdir, *, train: bool = True):
     task = tasks.Pose2GlossTask(cfg, len(vocab))
     if not train:
-        return _restored(cfg, task, workdir, "stage1")
+        return restored(cfg, task, workdir, hint="run --steps stage1 first")
     result = fit(cfg, task, train_source=data["train"], dev_source=data["dev"], vocab=vocab,
                  workdir=workdir)  # fmt: skip
     return _finished(result)
@@ -237,7 +237,8 @@ def run_stage1(cfg, data, vocab, workdir, *, train: bool = True):
 
 def run_stage2(cfg, data, vocab, workdir, stage1_params, *, train: bool = True):
     if not train:
-        return _restored(cfg, tasks.Video2PoseTask(cfg, len(vocab)), workdir, "stage2")
+        task = tasks.Video2PoseTask(cfg, len(vocab))
+        return restored(cfg, task, workdir, hint="run --steps stage2 first")
     stats = tasks.pose_statistics(data["train"])
     task = tasks.Video2PoseTask(cfg, len(vocab), stage1_params=stage1_params, pose_stats=stats)
     result = fit(cfg, task, train_source=data["train"], dev_source=data["dev"], vocab=vocab,

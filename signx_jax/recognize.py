@@ -206,23 +206,20 @@ def cslr_min_frames(model_cfg) -> int:
 def run_min_frames(workdir: str) -> int:
     """``cslr_min_frames`` of a run's CSLR, from the config saved with its newest
     checkpoint (no model is built)."""
+    return cslr_min_frames(_saved_config(os.path.join(os.path.abspath(workdir), "stage3")).model)
+
+
+def _saved_config(stage_dir: str):
     import ml_collections
 
     from signx_jax import checkpoint as ckpt_lib
 
-    ckpt_dir = os.path.join(os.path.abspath(workdir), "stage3", "checkpoints")
-    if not os.path.isdir(ckpt_dir):
+    try:
+        return ml_collections.ConfigDict(ckpt_lib.saved_config(stage_dir))
+    except FileNotFoundError as e:
         raise RecognitionError(
-            f"{ckpt_dir}: no checkpoints; train the run first "
-            "(python -m signx_jax.main --workdir ...)"
-        )
-    ckpt = ckpt_lib.Checkpointer(ckpt_dir, read_only=True)
-    step = ckpt.latest_step()
-    if step is None:
-        raise RecognitionError(f"{ckpt_dir}: no complete checkpoint")
-    cfg = ml_collections.ConfigDict(ckpt.restore_config(step))
-    ckpt.close()
-    return cslr_min_frames(cfg.model)
+            f"{e}; train the run first (python -m signx_jax.main --workdir ...)"
+        ) from None
 
 
 def check_length(num_frames: int, min_frames: int, where: str) -> None:
@@ -235,23 +232,11 @@ def check_length(num_frames: int, min_frames: int, where: str) -> None:
 
 def _restore_stage(stage_dir: str, task_factory, *, released: bool = False):
     """(Trainer, steps) of one stage from its checkpoints and the config saved with them."""
-    import ml_collections
-
     from signx_jax import checkpoint as ckpt_lib
     from signx_jax.train.loop import Trainer
 
     ckpt_dir = os.path.join(stage_dir, "checkpoints")
-    if not os.path.isdir(ckpt_dir):
-        raise RecognitionError(
-            f"{ckpt_dir}: no checkpoints; train the run first "
-            "(python -m signx_jax.main --workdir ...)"
-        )
-    ckpt = ckpt_lib.Checkpointer(ckpt_dir, read_only=True)
-    step = ckpt.latest_step()
-    if step is None:
-        raise RecognitionError(f"{ckpt_dir}: no complete checkpoint")
-    cfg = ml_collections.ConfigDict(ckpt.restore_config(step))
-    ckpt.close()
+    cfg = _saved_config(stage_dir)
     trainer = Trainer(cfg, task_factory(cfg))
     try:
         if released:
@@ -262,8 +247,9 @@ def _restore_stage(stage_dir: str, task_factory, *, released: bool = False):
         step = ckpt_lib.restore_latest(trainer, stage_dir)
     except (ValueError, KeyError, TypeError) as e:  # orbax: the saved tree differs
         raise RecognitionError(
-            f"{ckpt_dir}: step {step} does not match this code's {cfg.stage} model (written by "
-            f"an older revision?); retrain the stage. orbax: {str(e).splitlines()[0][:300]}"
+            f"{ckpt_dir}: its newest checkpoint does not match this code's {cfg.stage} model "
+            "(written by an older revision?); retrain the stage. "
+            f"orbax: {str(e).splitlines()[0][:300]}"
         ) from e
     return trainer, [step]
 

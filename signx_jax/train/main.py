@@ -46,7 +46,7 @@ from signx_jax import cli, distributed
 from signx_jax.data import shards
 from signx_jax.data.augment import AugmentedSource
 from signx_jax.data.vocab import Vocabulary
-from signx_jax.main import route_encoders, stage3_task
+from signx_jax.main import restored, route_encoders, stage3_task
 from signx_jax.train import faults, tasks
 from signx_jax.train.fit import fit
 from signx_jax.train.isolated import IsolatedTask, evaluate_splits
@@ -77,12 +77,7 @@ log = logging.getLogger("signx.train")
 
 def restore_latest(cfg, task, workdir: str) -> Trainer:
     """A Trainer for ``task`` holding the newest checkpoint under ``workdir``."""
-    trainer = Trainer(cfg, task)
-    try:
-        ckpt_lib.restore_latest(trainer, workdir)
-    except FileNotFoundError as e:
-        raise app.UsageError(f"{e}: train that stage first") from None
-    return trainer
+    return restored(cfg, task, workdir, hint="train that stage first")
 
 
 def stage1_trainer(cfg, vocab) -> Trainer:
