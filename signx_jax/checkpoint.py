@@ -8,7 +8,11 @@ One checkpoint step holds three items written together:
   * ``config``: the run's config as JSON, so a checkpoint says how it was made.
 
 Retention is an orbax preservation policy: the latest step (for resume) plus
-the best ``keep_best`` by dev WER (lower is better). Saves are asynchronous;
+the best ``keep_best`` by dev WER (lower is better). Ties go to the later step
+(it trained longer): orbax's BestN sorts with Python's stable sort and keeps
+the later of tied checkpoints, and ``best_steps`` ranks them the same way, so
+what is kept, its order and the released average are a function of the
+(step, metric) history alone. Saves are asynchronous;
 ``wait()`` blocks until the last one is durable. Orbax writes into a temporary
 directory and renames it when complete, so a crash mid-save never leaves a
 checkpoint that ``latest_step`` would pick.
@@ -132,13 +136,15 @@ class Checkpointer:
         return restored[CONFIG]
 
     def best_steps(self, k: int) -> list[int]:
-        """Steps of the ``k`` lowest-metric checkpoints still on disk, best first."""
+        """Steps of the ``k`` lowest-metric checkpoints still on disk, best first;
+        of two with the same metric the later step ranks first (the rule orbax's
+        BestN keeps them by, see the module docstring)."""
         scored = []
         for step in self.all_steps():
             metrics = self.manager.metrics(step) or {}
             if self.metric in metrics:
-                scored.append((float(metrics[self.metric]), step))
-        return [step for _, step in sorted(scored)[:k]]
+                scored.append((float(metrics[self.metric]), -step))
+        return [-neg_step for _, neg_step in sorted(scored)[:k]]
 
 
 def abstract_like(tree: Any) -> Any:

@@ -107,6 +107,26 @@ def test_retention_keeps_best_five_by_wer_plus_latest(tmp_path):
     resumed.close()
 
 
+def test_ties_in_dev_wer_go_to_the_later_step(tmp_path):
+    # Kept and ranked by one rule: the same WER -> the later step, in orbax's
+    # retention and in best_steps, also after a resume (metrics from disk).
+    wers = {100: 5.0, 200: 3.0, 300: 4.0, 400: 3.0, 500: 4.0, 600: 4.0, 700: 6.0, 800: 7.0}
+    ck = ckpt_lib.Checkpointer(str(tmp_path / "ckpt"), keep_best=3, async_save=False)
+    for step, wer in wers.items():
+        ck.save(step, _tiny_state(step), metrics={"dev_wer": wer})
+    ck.wait()
+    assert sorted(ck.all_steps()) == [200, 400, 600, 800]  # best 3 + latest
+    assert ck.best_steps(3) == [400, 200, 600]
+    assert ck.best_steps(1) == [400]
+    ck.close()
+    again = ckpt_lib.Checkpointer(str(tmp_path / "ckpt"), keep_best=3, async_save=False)
+    again.save(900, _tiny_state(900), metrics={"dev_wer": 3.0})
+    again.wait()
+    assert sorted(again.all_steps()) == [200, 400, 900]
+    assert again.best_steps(3) == [900, 400, 200]
+    again.close()
+
+
 # -- sharded restore ----------------------------------------------------------
 def _mesh(shape, names):
     return Mesh(np.array(jax.devices()[: int(np.prod(shape))]).reshape(shape), names)
