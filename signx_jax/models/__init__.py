@@ -2,7 +2,9 @@
 
 * ``Pose2Gloss``  stage 1: fusion ViT defining z_latent + CodeBook decoder;
 * ``Video2Pose``  stage 2: RGB -> five pose streams; ``video_to_latent``;
-* ``CSLR``        stage 3: recognition in the latent space; ``IsolatedHead``.
+  ``Video2PoseModel`` pairs it with the frozen stage 1 for training;
+* ``CSLR``        stage 3: recognition in the latent space; ``IsolatedHead``;
+* ``Sign2Text``   stage 3 on spoken-language targets (``sign2text.py``).
 
 Sizes and variants: ``configs/models.py``. Sharding: ``signx_jax/sharding.py``.
 """

@@ -4,7 +4,8 @@ Each frame goes through a spatial ViT (eq. 4: patch embedding, CLS or mean
 pooling -> v_t), a temporal transformer mixes frames (eq. 5), and one linear
 head per stream predicts P_i-hat (eq. 6); the heads are concatenated in
 ``schema.STREAMS`` order -> [B, T, 1959]. ``video_to_latent`` chains the frozen
-stage 1 encoder: the single call video -> z_latent used at inference.
+stage 1 encoder: the single call video -> z_latent used at inference;
+``Video2PoseModel`` holds both for stage-2 training (paper appendix B.2).
 """
 
 from __future__ import annotations
@@ -181,6 +182,14 @@ class Video2Pose(nnx.Module):
         poses = jnp.concatenate([head(v) for head in self.heads], axis=-1).astype(jnp.float32)
         poses = poses * self.pose_scale[...] + self.pose_mean[...]
         return poses * frame_mask[..., None]
+
+
+class Video2PoseModel(nnx.Module):
+    """Video2Pose plus the frozen stage-1 encoder it is trained against."""
+
+    def __init__(self, cfg, vocab_size: int, *, rngs: nnx.Rngs):
+        self.video2pose = Video2Pose(cfg.model, rngs=rngs)
+        self.pose2gloss = Pose2Gloss(cfg.stage1_model, vocab_size, rngs=rngs)
 
 
 def colour_jitter(rgb: jax.Array, key: jax.Array, strength: float) -> jax.Array:

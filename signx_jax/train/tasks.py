@@ -36,7 +36,7 @@ from flax import nnx
 from signx_jax import gloss_align, schema
 from signx_jax.decoding.model import decode_pose2gloss
 from signx_jax.models.pose2gloss import Pose2Gloss
-from signx_jax.models.video2pose import colour_jitter
+from signx_jax.models.video2pose import Video2PoseModel, colour_jitter
 from signx_jax.train import losses
 
 
@@ -136,16 +136,6 @@ class Pose2GlossTask:
 
 def _passthrough(batch):
     return {k: batch[k] for k in ("valid", "labels", "label_lengths", "index")}
-
-
-class Video2PoseModel(nnx.Module):
-    """Video2Pose plus the frozen stage-1 encoder it is trained against."""
-
-    def __init__(self, cfg, vocab_size: int, *, rngs: nnx.Rngs):
-        from signx_jax.models.video2pose import Video2Pose
-
-        self.video2pose = Video2Pose(cfg.model, rngs=rngs)
-        self.pose2gloss = Pose2Gloss(cfg.stage1_model, vocab_size, rngs=rngs)
 
 
 def pose_statistics(source, max_records: int = 1000) -> tuple[np.ndarray, np.ndarray]:

@@ -1,11 +1,12 @@
-"""Sign2Text: the stage-3 encoder-decoder on spoken-language targets (paper Table 3).
+"""Sign2Text training: the stage-3 encoder-decoder on spoken-language targets (paper Table 3).
 
 Translation trains the same stage-3 encoder-decoder on spoken-language targets
-(README "Design"). Everything before the decoder is the CSLR model of
-``signx_jax.models.cslr`` (feature compilation, pruning, TemporalConv, BiLSTM,
-transformer encoder, CTC head over the *gloss* vocabulary, gloss-aware
-distillation); only the decoder predicts subwords of the ``translation`` text
-(``signx_jax.data.subword``, BPE with BPE-dropout 0.2 as in sltunet).
+(README "Design"); the model is ``signx_jax.models.sign2text.Sign2Text``.
+Everything before the decoder is the CSLR model of ``signx_jax.models.cslr``
+(feature compilation, pruning, TemporalConv, BiLSTM, transformer encoder, CTC
+head over the *gloss* vocabulary, gloss-aware distillation); only the decoder
+predicts subwords of the ``translation`` text (``signx_jax.data.subword``, BPE
+with BPE-dropout 0.2 as in sltunet).
 
 Loss = CE(targets, label smoothing) + ctc_weight * CTC(glosses) + KD + Lipschitz:
 the paper's joint setting keeps the gloss CTC on the encoder; ``loss.ctc_weight
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -37,26 +37,11 @@ import ml_collections
 from signx_jax import metrics as metrics_lib
 from signx_jax import schema
 from signx_jax.data.subword import BPEDropoutSource, SubwordVocabulary
-from signx_jax.models import layers
-from signx_jax.models.cslr import CSLR
+from signx_jax.models.sign2text import Sign2Text
 from signx_jax.train import losses
 from signx_jax.train.tasks import CSLRTask, gloss_summary
 
 log = logging.getLogger("signx.train")
-
-
-class Sign2Text(CSLR):
-    """CSLR whose CTC head / distillation use the gloss vocabulary and whose
-    decoder predicts ``target_vocab_size`` subwords."""
-
-    def __init__(self, cfg: Any, gloss_vocab_size: int, target_vocab_size: int, *, rngs):
-        if not cfg.use_decoder:
-            raise ValueError("translation needs the transformer decoder (model.use_decoder=True)")
-        super().__init__(cfg, gloss_vocab_size, rngs=rngs)
-        self.decoder = layers.TransformerDecoder(
-            target_vocab_size, cfg.dec_layers, cfg.width, cfg.heads, cfg.mlp, self.enc_width, cfg,
-            rngs=rngs,
-        )  # fmt: skip
 
 
 class TranslationTask(CSLRTask):
