@@ -13,6 +13,7 @@ import pytest
 from signx_jax import decoding
 from signx_jax.decoding import CTCPrefixScorer, ctc_greedy, ctc_prefix_beam_search
 from signx_jax.decoding.ctc import _top_k_symbols
+from signx_jax.schema import BOS_ID
 
 # Jitted once per shape: step_fn (a bound method) and the sizes are static, the
 # float options (alpha, penalties, ctc_weight) are traced.
@@ -576,6 +577,23 @@ def test_rescore_nbest_lambda_extremes():
         [0.5 * c + 0.5 * a for c, a in zip(ctc, [-1.0, -2.0, -3.0], strict=True)], reverse=True
     )
     np.testing.assert_allclose(sh[0], want, rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------- greedy
+def test_greedy_autoregressive_feeds_each_argmax_back():
+    # The decoder's logits at t favour (token at t) + 1 mod V, and only for
+    # row 1 read from the prefix: the hand-computed chains follow from BOS.
+    vocab = 7
+
+    def decode(tokens):  # tokens [B, L] -> logits [B, L, V]
+        row0 = jax.nn.one_hot(jnp.full_like(tokens[:1], 5), vocab)
+        row1 = jax.nn.one_hot((tokens[1:] + 1) % vocab, vocab)
+        return jnp.concatenate([row0, row1])
+
+    tokens = jax.jit(decoding.greedy_autoregressive, static_argnums=(0, 1, 2))(decode, 2, 5)
+    assert tokens.shape == (2, 4)
+    np.testing.assert_array_equal(tokens[0], [5, 5, 5, 5])
+    np.testing.assert_array_equal(tokens[1], [(BOS_ID + k) % vocab for k in range(1, 5)])
 
 
 # ----------------------------------------------------------------------------- sampling

@@ -2,7 +2,7 @@
 
 - ``ctc``: CTC greedy and prefix beam search on the CTC head.
 - ``attention``: attention-decoder beam search with attention-entropy,
-  length and repetition penalties; sampling.
+  length and repetition penalties; greedy decoding; sampling.
 - ``joint``: CTC prefix scores for joint CTC/attention decoding and n-best
   rescoring.
 - ``model``: ``decode_cslr``, the searches applied to a ``CSLR`` model.
@@ -13,6 +13,7 @@ from signx_jax.decoding.attention import (
     attention_beam_search,
     attention_entropy,
     gnmt_length_penalty,
+    greedy_autoregressive,
     sample,
 )
 from signx_jax.decoding.ctc import ctc_greedy, ctc_prefix_beam_search
@@ -41,6 +42,7 @@ __all__ = [
     "ctc_sequence_log_prob",
     "decode_cslr",
     "gnmt_length_penalty",
+    "greedy_autoregressive",
     "rescore_nbest",
     "sample",
 ]

@@ -1,4 +1,4 @@
-"""Attention-decoder beam search (paper Algorithm 3) and sampling.
+"""Attention-decoder beam search (paper Algorithm 3), greedy decoding and sampling.
 
 Algorithm 3 (LatentSequenceDecoding): each hypothesis <y, s> is extended by
 token w with s' = s + log p(w | y, H) - alpha * AttnEntropy(y, H), the top
@@ -20,6 +20,10 @@ cross_attn [N, S], new_state)`` with N = batch * beam and every leaf of
 these leaves by the surviving beams' parents. The time loop is a
 ``lax.while_loop``: call these functions inside ``jax.jit`` / ``nnx.jit``
 together with the model to compile once per (batch, beam, max_len).
+
+``greedy_autoregressive`` needs no step function or cache: it re-runs a
+teacher-forced decoder on the whole prefix buffer (the stage-1 CodeBook
+decoder's cheap dev-time decoding, paper appendix B.1).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from signx_jax.decoding import joint
-from signx_jax.schema import BOS_ID, EOS_ID
+from signx_jax.schema import BOS_ID, EOS_ID, PAD_ID
 
 NEG_INF = -jnp.inf
 StepFn = Callable[[Any, jax.Array, jax.Array], tuple[jax.Array, jax.Array, Any]]
@@ -193,6 +197,26 @@ def attention_beam_search(
         jnp.take_along_axis(out_len, order, axis=1),
         jnp.take_along_axis(scores, order, axis=1),
     )
+
+
+def greedy_autoregressive(
+    decode: Callable[[jax.Array], jax.Array], batch_size: int, max_len: int
+) -> jax.Array:
+    """Greedy decoding by re-running a teacher-forced decoder on the prefix
+    buffer (fixed shapes, one compile).
+
+    ``decode(tokens [B, max_len]) -> logits [B, max_len, V]``; the buffer starts
+    as BOS then PAD and position t + 1 gets the argmax of the logits at t.
+    Returns tokens [B, max_len - 1] (BOS dropped; nothing is cut at EOS).
+    """
+    tokens = jnp.full((batch_size, max_len), PAD_ID, jnp.int32).at[:, 0].set(BOS_ID)
+
+    def body(t, tokens):
+        nxt = jnp.argmax(decode(tokens)[:, t], axis=-1).astype(jnp.int32)
+        return tokens.at[:, t + 1].set(nxt)
+
+    tokens = jax.lax.fori_loop(0, max_len - 1, body, tokens)
+    return tokens[:, 1:]
 
 
 def _filter_logits(logits: jax.Array, top_k: int | None, top_p: float | jax.Array | None):

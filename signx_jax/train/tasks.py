@@ -34,6 +34,7 @@ import numpy as np
 from flax import nnx
 
 from signx_jax import gloss_align, schema
+from signx_jax.decoding.attention import greedy_autoregressive
 from signx_jax.decoding.model import decode_pose2gloss
 from signx_jax.models.pose2gloss import Pose2Gloss
 from signx_jax.models.video2pose import Video2PoseModel, colour_jitter
@@ -44,19 +45,6 @@ def _targets(batch):
     """labels [B, L] -> decoder targets (with EOS), mask, and BOS-shifted inputs."""
     targets, mask = losses.append_eos(batch["labels"], batch["label_lengths"])
     return targets, mask, losses.shift_right(targets)
-
-
-def _greedy_autoregressive(decode, batch_size: int, max_len: int) -> jax.Array:
-    """Greedy decoding by re-running a teacher-forced decoder on the prefix
-    buffer (fixed shapes, one compile). decode(tokens [B, L]) -> logits [B, L, V]."""
-    tokens = jnp.full((batch_size, max_len), schema.PAD_ID, jnp.int32).at[:, 0].set(schema.BOS_ID)
-
-    def body(t, tokens):
-        nxt = jnp.argmax(decode(tokens)[:, t], axis=-1).astype(jnp.int32)
-        return tokens.at[:, t + 1].set(nxt)
-
-    tokens = jax.lax.fori_loop(0, max_len - 1, body, tokens)
-    return tokens[:, 1:]
 
 
 def gloss_summary(
@@ -124,7 +112,7 @@ class Pose2GlossTask:
             )  # fmt: skip
             return {"hyp": tokens[:, 0], **_passthrough(batch)}
         decode = lambda toks: model.decode(z, batch["frame_mask"], toks, deterministic=True)
-        hyp = _greedy_autoregressive(decode, z.shape[0], max_len + 1)  # + BOS
+        hyp = greedy_autoregressive(decode, z.shape[0], max_len + 1)  # + BOS
         # Cut each hypothesis at its first EOS.
         seen_eos = jnp.cumsum(hyp == schema.EOS_ID, axis=1) > 0
         hyp = jnp.where(seen_eos, -1, hyp)
