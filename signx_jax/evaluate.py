@@ -26,24 +26,15 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from typing import Any
 
 import jax
-from jax.experimental import multihost_utils
 from tqdm import tqdm
 
 from signx_jax.cleanup import get_cleanup
 from signx_jax.data import pipeline
 from signx_jax.data.vocab import ids_to_text
+from signx_jax.sharding import gather, to_global
 from signx_jax.train import faults
-from signx_jax.train.loop import to_global
-
-
-def gather(tree: Any) -> Any:
-    """Per-process eval outputs -> host numpy, every process's rows on every process."""
-    if jax.process_count() == 1:
-        return jax.device_get(tree)
-    return multihost_utils.process_allgather(tree, tiled=True)
 
 
 def run_eval(

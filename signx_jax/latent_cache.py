@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from signx_jax.data import pipeline, shards
-from signx_jax.train.loop import to_global
+from signx_jax.sharding import to_global
 
 META_KEYS = ("clip_id", "dataset", "signer", "gloss", "translation", "gloss_spans")
 

@@ -24,6 +24,10 @@ Typical use::
         model = shard_model(model, mesh)
         batch = jax.device_put(batch, batch_sharding(mesh))
         out = jitted_step(model, batch)
+
+Host <-> global arrays: ``to_global`` turns each process's numpy batch into
+global arrays split over the batch axes; ``gather`` brings (eval) outputs back
+to every host as numpy.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from typing import Any
 import jax
 import numpy as np
 from flax import nnx
+from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 MESH_AXES: tuple[str, ...] = ("data", "fsdp", "tensor")
@@ -253,3 +258,24 @@ def batch_sharding(mesh: Mesh, ndim: int | None = None) -> NamedSharding:
     """Inputs: leading (batch) dimension over ("data", "fsdp"), the rest replicated."""
     del ndim  # a PartitionSpec shorter than the array replicates the rest
     return NamedSharding(mesh, PartitionSpec(BATCH_AXES))
+
+
+# -- host <-> global arrays ---------------------------------------------------
+
+
+def to_global(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
+    """Per-process numpy batch -> global arrays sharded over the batch axes."""
+    sharding = batch_sharding(mesh)
+    out = {}
+    for key, value in batch.items():
+        value = np.asarray(value)
+        spec = NamedSharding(mesh, PartitionSpec(*sharding.spec[:1], *([None] * (value.ndim - 1))))
+        out[key] = jax.make_array_from_process_local_data(spec, value)
+    return out
+
+
+def gather(tree: Any) -> Any:
+    """Per-process eval outputs -> host numpy, every process's rows on every process."""
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    return multihost_utils.process_allgather(tree, tiled=True)

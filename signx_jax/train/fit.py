@@ -27,8 +27,9 @@ from clu import metric_writers
 from signx_jax import checkpoint as ckpt_lib
 from signx_jax.data import pipeline
 from signx_jax.evaluate import run_eval
+from signx_jax.sharding import to_global
 from signx_jax.train import faults
-from signx_jax.train.loop import Trainer, TrainingDiverged, _Preemption, check_workdir, to_global
+from signx_jax.train.loop import Trainer, TrainingDiverged, _Preemption, check_workdir
 from signx_jax.train.optimizers import accum_steps
 
 log = logging.getLogger("signx.train")

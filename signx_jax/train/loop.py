@@ -81,20 +81,7 @@ def check_workdir(workdir: str) -> None:
         raise OSError(f"work dir {workdir!r} is not writable ({e}); fix it before training") from e
 
 
-# -- shard and transfer ---------------------------------------------------------
-
-
-def to_global(batch: dict[str, np.ndarray], mesh: jax.sharding.Mesh) -> dict[str, jax.Array]:
-    """Per-process numpy batch -> global arrays sharded over the batch axes."""
-    sharding = shd.batch_sharding(mesh)
-    out = {}
-    for key, value in batch.items():
-        value = np.asarray(value)
-        spec = jax.sharding.NamedSharding(
-            mesh, jax.sharding.PartitionSpec(*sharding.spec[:1], *([None] * (value.ndim - 1)))
-        )
-        out[key] = jax.make_array_from_process_local_data(spec, value)
-    return out
+# -- shard and transfer (batches: ``sharding.to_global``) -----------------------
 
 
 def _state_shardings(state: TrainState, tx: optax.GradientTransformation, mesh) -> Any:

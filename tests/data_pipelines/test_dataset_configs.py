@@ -36,8 +36,9 @@ from signx_jax.data.augment import AugmentedSource
 from signx_jax.data.vocab import Vocabulary
 from signx_jax.latent_cache import write_latents
 from signx_jax.schema import PAD_ID, POSE_DIM
+from signx_jax.sharding import to_global
 from signx_jax.train import faults, tasks
-from signx_jax.train.loop import Trainer, mesh_from_config, to_global
+from signx_jax.train.loop import Trainer, mesh_from_config
 from tests.data_pipelines import fixtures as F
 
 WRITERS = {

@@ -23,7 +23,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from signx_jax.data.vocab import Vocabulary  # noqa: E402
-from signx_jax.evaluate import gather as _gather  # noqa: E402
+from signx_jax.sharding import gather as _gather  # noqa: E402
 from signx_jax.train import tasks  # noqa: E402
 from signx_jax.train.fit import fit  # noqa: E402
 from tests.train.helpers import latent_records, micro_cslr_config  # noqa: E402

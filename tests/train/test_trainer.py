@@ -22,9 +22,10 @@ from configs.common import train_config
 from signx_jax import checkpoint as ckpt_lib
 from signx_jax.data import pipeline
 from signx_jax.data.vocab import Vocabulary
+from signx_jax.sharding import to_global
 from signx_jax.train import tasks
 from signx_jax.train.fit import fit
-from signx_jax.train.loop import Trainer, to_global
+from signx_jax.train.loop import Trainer
 from tests.data.factory import make_clips
 from tests.train.helpers import compile_cache, latent_records, micro_cslr_config
 

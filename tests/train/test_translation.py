@@ -20,9 +20,10 @@ from signx_jax import schema
 from signx_jax.data import pipeline
 from signx_jax.data.subword import SubwordVocabulary
 from signx_jax.data.vocab import Vocabulary
+from signx_jax.sharding import to_global
 from signx_jax.train import translation
 from signx_jax.train.fit import evaluate
-from signx_jax.train.loop import Trainer, to_global
+from signx_jax.train.loop import Trainer
 
 STEPS = 400
 
