@@ -444,20 +444,14 @@ def check_input(path: str | os.PathLike, route: str) -> Path:
 # -- a run to recognise with ------------------------------------------------------------
 
 REPO = Path(__file__).resolve().parents[1]
-# What shapes a run's checkpoints: a change here invalidates a cached tiny run.
-_RUN_SOURCES = (
-    "configs",
-    "signx_jax/models",
-    "signx_jax/train",
-    "signx_jax/data",
-    "data_pipelines/synthetic",
-    "signx_jax/main.py",
-)
 
 
 def ensure_run(workdir: str, config: str = "configs/demo.py:tiny") -> str:
     """``workdir`` with a finished main-job run, running ``python -m signx_jax.main`` if
-    its report is missing. A file lock makes concurrent callers wait for one run."""
+    its report is missing. A file lock makes concurrent callers wait for one run.
+
+    ``colab/signx_your_video.ipynb`` trains its run with it; the tests' cached
+    tiny run is ``tests/runs.py``."""
     import fcntl
     import subprocess
 
@@ -477,21 +471,6 @@ def ensure_run(workdir: str, config: str = "configs/demo.py:tiny") -> str:
             ]
             subprocess.run(cmd, cwd=REPO, check=True)
     return workdir
-
-
-def tiny_run(root: str | None = None) -> str:
-    """A ``configs/demo.py:tiny`` run cached under the temp dir (tests, notebooks on CPU),
-    keyed by a hash of the code that shapes its checkpoints."""
-    import hashlib
-    import tempfile
-
-    digest = hashlib.sha256()
-    for top in _RUN_SOURCES:
-        paths = [REPO / top] if (REPO / top).is_file() else sorted((REPO / top).rglob("*.py"))
-        for path in paths:
-            digest.update(str(path.relative_to(REPO)).encode() + path.read_bytes())
-    root = root or os.environ.get("SIGNX_TINY_RUN_ROOT") or tempfile.gettempdir()
-    return ensure_run(os.path.join(root, f"signx-tiny-run-{digest.hexdigest()[:12]}"))
 
 
 # -- spans and subtitles ----------------------------------------------------------

@@ -1,7 +1,7 @@
 """colab/*.ipynb run headless (nbclient, CPU) in their tiny setting and show their results.
 
 ``SIGNX_NOTEBOOK_TINY=1`` picks the tiny preset and CPU; the notebooks work on a
-copy of the cached tiny run (``recognize.tiny_run``), so the training cells
+copy of the cached tiny run (``tests.runs.tiny_run``), so the training cells
 resume from its finished checkpoints instead of training again.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from signx_jax import recognize
+from tests.runs import tiny_run
 
 nbclient = pytest.importorskip("nbclient")
 nbformat = pytest.importorskip("nbformat")
@@ -33,7 +33,7 @@ def test_committed_without_outputs(name):
 def _run(name: str, tmp_path: Path, monkeypatch) -> str:
     """Execute a notebook; returns all its text output."""
     workdir = tmp_path / "run"
-    shutil.copytree(recognize.tiny_run(), workdir)
+    shutil.copytree(tiny_run(), workdir)
     monkeypatch.setenv("SIGNX_NOTEBOOK_TINY", "1")
     monkeypatch.setenv("SIGNX_NOTEBOOK_WORKDIR", str(workdir))
     monkeypatch.setenv("SIGNX_NOTEBOOK_OUT", str(tmp_path / "out"))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from signx_jax import plots, recognize, schema
+from tests.runs import tiny_run
 
 MAX_PNG_BYTES = 150_000
 
@@ -71,7 +72,7 @@ def test_skeleton_frames(tmp_path):
 
 @pytest.fixture(scope="module")
 def run_dir():
-    return recognize.tiny_run()
+    return tiny_run()
 
 
 @pytest.fixture(scope="module")

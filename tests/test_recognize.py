@@ -1,6 +1,6 @@
 """signx_jax.recognize: spans, subtitles, input errors, and both routes on a tiny run.
 
-The model tests share one tiny main-job run (``recognize.tiny_run``: trained
+The model tests share one tiny main-job run (``tests.runs.tiny_run``: trained
 once by ``python -m signx_jax.main --config configs/demo.py:tiny`` and cached
 under the temp dir). A 20-step model emits only blanks, so the command tests
 lower the blank's log-probability (``glosses_emitted``): the same model's
@@ -21,6 +21,7 @@ from scipy.special import logsumexp
 from signx_jax import recognize, schema
 from signx_jax.data.vocab import Vocabulary
 from signx_jax.recognize import RecognitionError
+from tests.runs import tiny_run
 
 BLANK = schema.BLANK_ID
 
@@ -157,7 +158,7 @@ def _write_video(path, rgb, fps=25.0, codec="mp4v"):
 
 @pytest.fixture(scope="module")
 def run_dir():
-    return recognize.tiny_run()
+    return tiny_run()
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """``python -m signx_jax.train.main --mode evaluate`` end to end, in a subprocess.
 
-It scores the main job's tiny run (``recognize.tiny_run``) from the stage-3
+It scores the main job's tiny run (``tests.runs.tiny_run``) from the stage-3
 config alone: it must release a checkpoint average, decode with the
 configured joint decoder and reach the main job's reported WER.
 A 20-step model decodes almost nothing, so this checks the command (flags,
@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 
-from signx_jax import recognize
+from tests.runs import tiny_run
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -30,7 +30,7 @@ def get_config(arg=None):
 
 
 def test_evaluate_mode_reproduces_the_main_jobs_scores(tmp_path):
-    run = recognize.tiny_run()
+    run = tiny_run()
     workdir = tmp_path / "stage3"
     shutil.copytree(os.path.join(run, "stage3"), workdir)
     (tmp_path / "stage3_config.py").write_text(CONFIG)

@@ -1,0 +1,41 @@
+"""A finished tiny main-job run for the tests that need trained checkpoints.
+
+``tiny_run`` trains ``configs/demo.py:tiny`` once (``recognize.ensure_run``:
+``python -m signx_jax.main`` in a subprocess, a file lock for concurrent
+callers) and caches it under the temp dir, keyed by a hash of the code that
+shapes its checkpoints, so a code change retrains it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+from signx_jax.recognize import ensure_run
+
+REPO = Path(__file__).resolve().parents[1]
+# What shapes a run's checkpoints: a change here invalidates a cached tiny run.
+RUN_SOURCES = (
+    "configs",
+    "signx_jax/models",
+    "signx_jax/train",
+    "signx_jax/data",
+    "signx_jax/decoding",
+    "signx_jax/sharding.py",
+    "data_pipelines/synthetic",
+    "signx_jax/main.py",
+)
+
+
+def tiny_run(root: str | None = None) -> str:
+    """A ``configs/demo.py:tiny`` run cached under ``root`` (default
+    ``$SIGNX_TINY_RUN_ROOT`` or the temp dir); returns its work dir."""
+    digest = hashlib.sha256()
+    for top in RUN_SOURCES:
+        paths = [REPO / top] if (REPO / top).is_file() else sorted((REPO / top).rglob("*.py"))
+        for path in paths:
+            digest.update(str(path.relative_to(REPO)).encode() + path.read_bytes())
+    root = root or os.environ.get("SIGNX_TINY_RUN_ROOT") or tempfile.gettempdir()
+    return ensure_run(os.path.join(root, f"signx-tiny-run-{digest.hexdigest()[:12]}"))
