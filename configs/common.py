@@ -111,7 +111,7 @@ def train_config(
         c.decode.repetition_penalty = 2.5
     elif stage == "video2pose":
         # Eq. 14; latent_weight adds ||E(P_hat) - E(P)||^2 through the frozen
-        # stage-1 encoder (ours: it aligns the RGB route with the pose route).
+        # stage-1 encoder (ours: it aligns the video route with the pose route).
         c.loss.latent_weight = 1.0
     else:
         c.loss.ce_weight = 1.0

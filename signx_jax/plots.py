@@ -517,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
         # Only pictures of the video route need Video2Pose (stage 2); importance reads
         # the stage-1 encoder and CSLR, as on the pose route.
         video = args.route == "video" and {"skeleton", "alignment"} & set(todo)
-        recognizer = Recognizer(args.workdir, routes=("rgb", "pose") if video else ("pose",))
+        recognizer = Recognizer(args.workdir, routes=("video", "pose") if video else ("pose",))
     for what in todo:
         if what in ("skeleton", "alignment"):
             clip = _clip(args.workdir, args.split, args.index)

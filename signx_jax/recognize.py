@@ -1,6 +1,6 @@
 """Recognise glosses in your own video with a trained SignX run (paper sections 3.3-4.2).
 
-  python -m signx_jax.recognize --workdir runs/demo --input clip.mp4 --route rgb \
+  python -m signx_jax.recognize --workdir runs/demo --input clip.mp4 --route video \
       --vtt clip.vtt --json clip.json
 
 ``--workdir`` is a main-job run directory (``python -m signx_jax.main``): the
@@ -9,7 +9,7 @@ its orbax checkpoints (``W/stageN/checkpoints``; CSLR is the released best-k
 average, stages 1-2 their newest checkpoint).
 
 Two routes to the latent space:
-  * ``rgb``: a video file or a folder of frames, centre-cropped and resized to
+  * ``video``: a video file or a folder of frames, centre-cropped and resized to
     Video2Pose's image size -> Video2Pose -> frozen Pose2Gloss encoder -> z;
     no pose estimator runs (paper section 3.3).
   * ``pose``: MediaPipe holistic landmarks, extracted from a video / frame
@@ -41,6 +41,7 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".mov", ".mkv")
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 POSE_SUFFIXES = (".pose", ".npz")
 PAD_MULTIPLE = 16  # inputs are padded to a multiple of this: few compiles per session
+ROUTES = ("video", "pose")  # the main job's and the latent cache's names
 
 
 class RecognitionError(ValueError):
@@ -157,7 +158,7 @@ def mediapipe_only(mp: np.ndarray, found: np.ndarray) -> tuple[np.ndarray, np.nd
 
 @dataclasses.dataclass
 class Clip:
-    """A decoded input, ready for a route: rgb uint8 [T, H, W, 3] (rgb route) or
+    """A decoded input, ready for a route: rgb uint8 [T, H, W, 3] (video route) or
     poses [T, 1959] with presence [T, 5] (pose route)."""
 
     where: str
@@ -169,7 +170,7 @@ class Clip:
 
     @property
     def num_frames(self) -> int:
-        return len(self.rgb if self.route == "rgb" else self.poses)
+        return len(self.rgb if self.route == "video" else self.poses)
 
 
 def read_input(
@@ -178,7 +179,7 @@ def read_input(
     """Decode ``path`` for ``route`` (no model needed): a file that is missing, empty,
     undecodable or without a person fails here, before any checkpoint is read."""
     p = check_input(path, route)
-    if route == "rgb":
+    if route == "video":
         rgb, fps = read_frames(p, fps=fps, max_frames=max_frames)
         return Clip(str(path), route, fps, rgb=rgb)
     mp, found, fps = read_mediapipe(p, fps=fps, max_frames=max_frames)
@@ -270,9 +271,9 @@ class Recognition:
     num_frames: int
     log_probs: np.ndarray  # [T', V] CTC log-posteriors (T' = CTC frames)
     latent: np.ndarray  # [T, Dz]
-    poses: np.ndarray  # [T, 1959]: predicted (rgb route) or extracted (pose route)
+    poses: np.ndarray  # [T, 1959]: predicted (video route) or extracted (pose route)
     presence: np.ndarray  # [T, 5]
-    rgb: np.ndarray | None = None  # [T, S, S, 3] the frames the model saw (rgb route)
+    rgb: np.ndarray | None = None  # [T, S, S, 3] the frames the model saw (video route)
 
     @property
     def text(self) -> str:
@@ -292,18 +293,20 @@ class Recognition:
 class Recognizer:
     """The three stages of a run directory, ready for single clips.
 
-    ``routes`` limits what is loaded: the rgb route needs stage 2 (whose
+    ``routes`` limits what is loaded: the video route needs stage 2 (whose
     checkpoint also holds the frozen stage 1 it was trained against), the pose
     route stage 1.
     """
 
-    def __init__(self, workdir: str, routes: tuple[str, ...] = ("rgb", "pose")):
+    def __init__(self, workdir: str, routes: tuple[str, ...] = ROUTES):
         import jax
         from flax import nnx
 
         from signx_jax.data.vocab import Vocabulary
         from signx_jax.train import tasks
 
+        if unknown := [r for r in routes if r not in ROUTES]:
+            raise RecognitionError(f"routes must be among {ROUTES}, got {unknown}")
         self.workdir = workdir = os.path.abspath(workdir)
         vocab_path = os.path.join(workdir, "data", "vocab.json")
         if not os.path.isfile(vocab_path):
@@ -311,7 +314,7 @@ class Recognizer:
         self.vocab = vocab = Vocabulary.load(vocab_path)
         v = len(vocab)
         self.p2g = self.v2p = None
-        if "rgb" in routes:
+        if "video" in routes:
             stage2, _ = _restore_stage(
                 os.path.join(workdir, "stage2"), lambda c: tasks.Video2PoseTask(c, v)
             )
@@ -361,7 +364,7 @@ class Recognizer:
     def poses_from_rgb(self, rgb: np.ndarray) -> np.ndarray:
         """rgb uint8 [T, S, S, 3] (already resized) -> predicted poses [T, 1959]."""
         if self.v2p is None:
-            raise RecognitionError("this Recognizer was loaded without the rgb route")
+            raise RecognitionError("this Recognizer was loaded without the video route")
         t, length = len(rgb), self._padded_len(len(rgb))
         mask = np.arange(length)[None] < t
         out = self._video2pose(self._v2p_state, _pad(rgb, length)[None], mask)
@@ -399,7 +402,7 @@ class Recognizer:
         return Recognition(glosses, segments, fps, len(poses), log_probs, z, poses, presence)
 
     def from_rgb(self, rgb: np.ndarray, fps: float, where: str = "<frames>") -> Recognition:
-        """rgb uint8 [T, H, W, 3] at any size -> Recognition (rgb route)."""
+        """rgb uint8 [T, H, W, 3] at any size -> Recognition (video route)."""
         self.check_length(len(rgb), where)
         if rgb.shape[1:3] != (self.image_size, self.image_size):
             rgb = resize_frames(rgb, self.image_size)
@@ -412,19 +415,19 @@ class Recognizer:
     def recognize(
         self, path: str, route: str, *, fps: float = 25.0, max_frames: int | None = None
     ) -> Recognition:
-        """A file / folder by ``route`` ("rgb" or "pose"); see the module docstring."""
+        """A file / folder by ``route`` ("video" or "pose"); see the module docstring."""
         return self.from_clip(read_input(path, route, fps=fps, max_frames=max_frames))
 
     def from_clip(self, clip: Clip) -> Recognition:
-        if clip.route == "rgb":
+        if clip.route == "video":
             return self.from_rgb(clip.rgb, clip.fps, clip.where)
         return self.from_poses(clip.poses, clip.presence, clip.fps, clip.where)
 
 
 def check_input(path: str | os.PathLike, route: str) -> Path:
     """What ``route`` cannot read -> RecognitionError, before any model is loaded."""
-    if route not in ("rgb", "pose"):
-        raise RecognitionError(f"route must be 'rgb' or 'pose', got {route!r}")
+    if route not in ROUTES:
+        raise RecognitionError(f"route must be 'video' or 'pose', got {route!r}")
     p = Path(path)
     if not p.exists():
         raise RecognitionError(f"{path}: no such file or folder")
@@ -434,8 +437,8 @@ def check_input(path: str | os.PathLike, route: str) -> Path:
             f"{path}: unsupported file type {suffix!r}; expected a video "
             f"{VIDEO_SUFFIXES}, a frame folder or {POSE_SUFFIXES}"
         )
-    if route == "rgb" and p.is_file() and suffix in POSE_SUFFIXES:
-        raise RecognitionError(f"{path}: the rgb route needs a video or a frame folder")
+    if route == "video" and p.is_file() and suffix in POSE_SUFFIXES:
+        raise RecognitionError(f"{path}: the video route needs a video or a frame folder")
     if p.is_file() and p.stat().st_size == 0:
         raise RecognitionError(f"{path}: the file is empty")
     return p
@@ -555,6 +558,13 @@ def format_segments(result: Recognition) -> str:
     return "\n".join(rows)
 
 
+def _route(value: str) -> str:
+    """--route: the RGB route is called ``video``, as in the main job's report."""
+    if value == "rgb":
+        raise argparse.ArgumentTypeError("the RGB route is called 'video': use --route video")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m signx_jax.recognize",
@@ -563,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workdir", required=True, help="main-job run directory")
     parser.add_argument("--input", required=True, help="video, frame folder, .pose or .npz")
-    parser.add_argument("--route", choices=("rgb", "pose"), default="rgb")
+    parser.add_argument("--route", type=_route, choices=ROUTES, default="video")
     parser.add_argument("--vtt", help="write WebVTT subtitles here")
     parser.add_argument("--json", help="write the result as JSON here")
     parser.add_argument("--skeleton", help="write a skeleton-frames PNG with the glosses here")

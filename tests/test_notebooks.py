@@ -68,5 +68,5 @@ def test_your_video(tmp_path, monkeypatch):
     assert "using a sample clip from the synthetic corpus" in text
     assert "CTC frames" in text and "WEBVTT" in text
     result = json.loads((tmp_path / "out" / "video.json").read_text())
-    assert result["route"] == "rgb" and result["ctc_frames"] == result["num_frames"] // 4
+    assert result["route"] == "video" and result["ctc_frames"] == result["num_frames"] // 4
     assert os.path.getsize(tmp_path / "out" / "alignment.png") > 2_000

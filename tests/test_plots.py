@@ -77,7 +77,7 @@ def run_dir():
 
 @pytest.fixture(scope="module")
 def recognizer(run_dir):
-    return recognize.Recognizer(run_dir, routes=("rgb", "pose"))
+    return recognize.Recognizer(run_dir, routes=("video", "pose"))
 
 
 @pytest.fixture(scope="module")

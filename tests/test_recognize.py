@@ -135,14 +135,24 @@ def test_command_checks_the_input_before_loading_models(tmp_path, capsys):
     (tmp_path / "clip.pose").write_bytes(b"")
     no_run = str(tmp_path / "no-run")
     for name, route, message in [
-        ("missing.mp4", "rgb", "missing.mp4: no such file or folder"),
+        ("missing.mp4", "video", "missing.mp4: no such file or folder"),
         ("notes.txt", "pose", "unsupported file type '.txt'"),
-        ("clip.pose", "rgb", "the rgb route needs a video or a frame folder"),
+        ("clip.pose", "video", "the video route needs a video or a frame folder"),
     ]:
         argv = ["--workdir", no_run, "--input", str(tmp_path / name), "--route", route]
         assert recognize.main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and message in err, err
+
+
+def test_route_is_called_video(tmp_path, capsys):
+    """The deployed route has the main job's name; --route rgb says so."""
+    with pytest.raises(SystemExit) as exit_info:
+        recognize.main(["--workdir", str(tmp_path), "--input", "clip.mp4", "--route", "rgb"])
+    assert exit_info.value.code == 2
+    assert "use --route video" in capsys.readouterr().err
+    with pytest.raises(RecognitionError, match="routes must be among"):
+        recognize.Recognizer(str(tmp_path), routes=("rgb",))
 
 
 def _write_video(path, rgb, fps=25.0, codec="mp4v"):
@@ -163,7 +173,7 @@ def run_dir():
 
 @pytest.fixture(scope="module")
 def recognizer(run_dir):
-    return recognize.Recognizer(run_dir, routes=("rgb", "pose"))
+    return recognize.Recognizer(run_dir, routes=("video", "pose"))
 
 
 @pytest.fixture
@@ -204,7 +214,7 @@ def _command(run_dir, path, route, out_dir, *extra) -> int:
     )
 
 
-def test_recognize_command_rgb_route(run_dir, tmp_path, capsys, glosses_emitted):
+def test_recognize_command_video_route(run_dir, tmp_path, capsys, glosses_emitted):
     from signx_jax.data import shards
 
     clip = shards.open_split(os.path.join(run_dir, "data"), "test")[0]
@@ -212,9 +222,9 @@ def test_recognize_command_rgb_route(run_dir, tmp_path, capsys, glosses_emitted)
     # An upscaled, wider-than-tall video: the command must crop and resize it back.
     big = np.stack([cv2.resize(f, (96, 64)) for f in rgb])
     _write_video(tmp_path / "clip.mp4", big)
-    assert _command(run_dir, tmp_path / "clip.mp4", "rgb", tmp_path) == 0
+    assert _command(run_dir, tmp_path / "clip.mp4", "video", tmp_path) == 0
     printed = capsys.readouterr().out
-    assert f"{len(rgb)} frames at 25 fps, route rgb" in printed
+    assert f"{len(rgb)} frames at 25 fps, route video" in printed
     result = _check_outputs(printed, tmp_path, len(rgb), 25.0)
     assert result["num_frames"] == len(rgb) and result["ctc_frames"] == len(rgb) // 4
 
@@ -230,7 +240,7 @@ def test_recognize_command_pose_file(run_dir, tmp_path, capsys, glosses_emitted)
     _check_outputs(printed, tmp_path, 24, 25.0)
 
 
-def test_rgb_route_matches_latent_cache(recognizer, run_dir):
+def test_video_route_matches_latent_cache(recognizer, run_dir):
     """The command's video route gives the latents the main job cached for CSLR."""
     from signx_jax.data import shards
 
@@ -256,9 +266,9 @@ def test_short_clip_and_no_person(recognizer, tmp_path):
     with pytest.raises(RecognitionError, match="no person detected"):
         recognizer.recognize(str(tmp_path / "empty.npz"), "pose")
     with pytest.raises(RecognitionError, match="no such file"):
-        recognizer.recognize(str(tmp_path / "missing.mp4"), "rgb")
-    with pytest.raises(RecognitionError, match="rgb route needs a video"):
-        recognizer.recognize(str(tmp_path / "empty.npz"), "rgb")
+        recognizer.recognize(str(tmp_path / "missing.mp4"), "video")
+    with pytest.raises(RecognitionError, match="video route needs a video"):
+        recognizer.recognize(str(tmp_path / "empty.npz"), "video")
 
 
 def _extract_venv_or_skip():
