@@ -1,4 +1,5 @@
-"""signx_jax.plots: every picture is written, small, and computed from the right numbers."""
+"""signx_jax.plots and its command: every picture is written, small, and computed from the
+right numbers."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from signx_jax import plots, recognize, schema
+from signx_jax.plots import __main__ as plots_cli
 from tests.runs import tiny_run
 
 MAX_PNG_BYTES = 150_000
@@ -18,6 +20,19 @@ def _png_ok(path) -> None:
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     assert 2_000 < os.path.getsize(path) < MAX_PNG_BYTES
+
+
+def test_drawing_never_imports_recognize():
+    """One-way: recognize (its --skeleton) and the plots command use the drawing
+    functions; the drawing functions take a Recognition / Recognizer as arguments."""
+    import ast
+
+    tree = ast.parse(Path(plots.__file__).read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            imported |= {node.module or ""} | {f"{node.module}.{a.name}" for a in node.names}
+    assert not [name for name in imported if "recognize" in name]
 
 
 def test_keypoints_choose_dwpose_then_mediapipe():
@@ -119,7 +134,7 @@ def test_commands_without_video2pose(run_dir, tmp_path):
         shutil.copytree(os.path.join(run_dir, part), workdir / part)
     for argv in (["importance", "--num_clips", "1"], ["skeleton", "--route", "pose"]):
         out = tmp_path / f"{argv[0]}.png"
-        assert plots.main(argv + ["--workdir", str(workdir), "--out", str(out)]) == 0
+        assert plots_cli.main(argv + ["--workdir", str(workdir), "--out", str(out)]) == 0
         _png_ok(out)
 
 
@@ -138,9 +153,9 @@ def test_saliency_is_zero_on_absent_streams(recognizer, clip):
 def test_all_writes_the_committed_file_names(run_dir, tmp_path):
     """``plots all`` writes the pictures under the names colab/figures and the README use."""
     figures = Path(__file__).parents[1] / "colab" / "figures"
-    assert sorted(plots.FILE_NAMES.values()) == sorted(p.name for p in figures.glob("*.png"))
+    assert sorted(plots_cli.FILE_NAMES.values()) == sorted(p.name for p in figures.glob("*.png"))
     argv = ["all", "--workdir", run_dir, "--out_dir", str(tmp_path), "--split", "dev"]
-    assert plots.main(argv + ["--num_clips", "1"]) == 0
-    assert sorted(os.listdir(tmp_path)) == sorted(plots.FILE_NAMES.values())
-    for name in plots.FILE_NAMES.values():
+    assert plots_cli.main(argv + ["--num_clips", "1"]) == 0
+    assert sorted(os.listdir(tmp_path)) == sorted(plots_cli.FILE_NAMES.values())
+    for name in plots_cli.FILE_NAMES.values():
         _png_ok(tmp_path / name)
