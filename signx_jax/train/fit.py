@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import time
+from typing import TYPE_CHECKING
 
 import jax
 import ml_collections
@@ -31,6 +32,9 @@ from signx_jax.sharding import to_global
 from signx_jax.train import faults
 from signx_jax.train.loop import Trainer, TrainingDiverged, _Preemption, check_workdir
 from signx_jax.train.optimizers import accum_steps
+
+if TYPE_CHECKING:
+    from signx_jax.train.tasks import Task
 
 log = logging.getLogger("signx.train")
 
@@ -57,7 +61,7 @@ def evaluate(trainer: Trainer, source, vocab, *, target_vocab=None, desc: str = 
 
 def fit(
     cfg: ml_collections.ConfigDict,
-    task,
+    task: Task,
     *,
     train_source,
     dev_source,

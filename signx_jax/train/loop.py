@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -37,6 +37,9 @@ from signx_jax import sharding as shd
 from signx_jax.train import faults
 from signx_jax.train.optimizers import accum_steps, make_optimizer
 from signx_jax.train.state import TrainState, select_tree, step_of, tree_all_finite
+
+if TYPE_CHECKING:
+    from signx_jax.train.tasks import Task
 
 log = logging.getLogger("signx.train")
 
@@ -124,7 +127,9 @@ def mesh_from_config(mesh_cfg) -> jax.sharding.Mesh:
 class Trainer:
     """Builds the sharded state and compiled steps of one stage's ``Task``."""
 
-    def __init__(self, cfg: ml_collections.ConfigDict, task, mesh: jax.sharding.Mesh | None = None):
+    def __init__(
+        self, cfg: ml_collections.ConfigDict, task: Task, mesh: jax.sharding.Mesh | None = None
+    ):
         faults.validate_config(cfg, check_mesh=mesh is None)  # before any compile (issue 9)
         self.cfg, self.task = cfg, task
         self.mesh = mesh or mesh_from_config(cfg.mesh)

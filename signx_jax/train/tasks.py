@@ -1,21 +1,9 @@
 """The stage-specific parts of training: one small ``Task`` per SignX stage.
 
-A task tells the generic loop (``signx_jax/train/loop.py``):
-  * ``features``: which inputs the batches carry (poses, rgb, latent);
-  * ``build_model`` and ``trainable`` (an NNX filter; everything else is frozen
-    or non-differentiable state);
-  * ``loss_fn(model, aux, batch, step) -> (loss, (metrics, aux_stats))``;
-  * ``init_aux`` / ``update_aux(aux, stats, step)`` for state outside the
-    model (pruning mask);
-  * ``eval_fn`` (compiled, per batch) and ``summarize_eval(outputs, vocab,
-    target_vocab, source=, dataset=)`` (host, per split): gloss tasks score
-    their hypotheses against the annotation text of ``source`` after
-    ``dataset``'s clean-up (``gloss_summary``), Video2Pose averages its MSEs.
-
-``step`` is a ``signx_jax.train.state.Step``, called once per micro-batch:
-schedules read ``step.update`` (optimizer updates, what ``train.total_steps``
-counts), random keys fold in ``step.micro`` (one per micro-batch), and
-once-per-update changes wait for ``step.applies``.
+``Task`` (below) is what the generic loop (``signx_jax/train/loop.py``,
+``fit.py``, ``signx_jax/evaluate.py``) calls: gloss tasks score their
+hypotheses against the annotation text of ``source`` after ``dataset``'s
+clean-up (``gloss_summary``), Video2Pose averages its MSEs.
 
 Stage 1 (paper appendix B.1, eq. 13): L_text + L_word + L_contrast with scheduled
 teacher forcing. Stage 2 (paper appendix B.2): masked per-stream MSE (eq. 14), plus an
@@ -26,6 +14,8 @@ adaptive pruning.
 """
 
 from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -39,6 +29,55 @@ from signx_jax.decoding.model import decode_pose2gloss
 from signx_jax.models.pose2gloss import Pose2Gloss
 from signx_jax.models.video2pose import Video2PoseModel, colour_jitter
 from signx_jax.train import losses
+from signx_jax.train.state import Step
+
+
+@runtime_checkable
+class Task(Protocol):
+    """The contract between one SignX stage and the generic loop.
+
+    ``step`` is a ``signx_jax.train.state.Step``, passed once per micro-batch:
+    schedules read ``step.update`` (optimizer updates, what ``train.total_steps``
+    counts), random keys fold in ``step.micro`` (one per micro-batch), and
+    once-per-update changes wait for ``step.applies``. ``Trainer.set_decode_method``
+    may also set a ``decode_method`` attribute before re-tracing ``eval_fn``.
+    """
+
+    name: str  # the stage's name in logs and configs ("pose2gloss", "cslr", ...)
+    features: tuple[str, ...]  # the inputs its batches carry ("poses", "rgb", "latent")
+    trainable: Any  # NNX filter of the trained variables; the rest is frozen or state
+
+    def build_model(self, rngs: nnx.Rngs) -> nnx.Module: ...
+
+    def init_aux(self) -> Any:
+        """State outside the model (e.g. the pruning mask), a pytree of arrays."""
+        ...
+
+    def update_aux(self, aux: Any, stats: Any, step: Step) -> Any:
+        """New ``aux`` from the ``aux_stats`` of ``loss_fn`` (inside the jitted step)."""
+        ...
+
+    def loss_fn(
+        self, model: nnx.Module, aux: Any, batch: dict[str, jax.Array], step: Step
+    ) -> tuple[jax.Array, tuple[dict[str, jax.Array], Any]]:
+        """-> (loss, (metrics, aux_stats)), traced inside the jitted micro-step."""
+        ...
+
+    def eval_fn(self, model: nnx.Module, aux: Any, batch: dict[str, jax.Array]) -> dict:
+        """Compiled, per batch: the outputs ``summarize_eval`` reads."""
+        ...
+
+    def summarize_eval(
+        self,
+        outputs: list[dict],
+        vocab: Any,
+        target_vocab: Any = None,
+        *,
+        source: Any,
+        dataset: str,
+    ) -> dict[str, float]:
+        """Host, per split: the gathered ``eval_fn`` outputs of ``source`` -> metrics."""
+        ...
 
 
 def _targets(batch):

@@ -88,6 +88,44 @@ def _check_hyp(out, vocab_size):
     assert np.all((hyp == -1) | ((hyp >= 0) & (hyp < vocab_size))), hyp
 
 
+# -- the Task contract ----------------------------------------------------------------
+
+
+def _every_task():
+    from configs import synthetic_translation, wlasl_isolated
+    from signx_jax.train.isolated import IsolatedTask
+    from signx_jax.train.translation import TranslationTask
+
+    return [
+        tasks.Pose2GlossTask(train_config("pose2gloss", "tiny"), 12),
+        tasks.Video2PoseTask(train_config("video2pose", "tiny"), 12),
+        tasks.CSLRTask(train_config("cslr", "tiny"), 12),
+        IsolatedTask(wlasl_isolated.get_config("tiny"), 12),
+        TranslationTask(synthetic_translation.get_config("tiny"), 12, 20),
+    ]
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_every_task_implements_the_task_protocol(index):
+    """Each stage's task has the members the loop uses, callable as the loop calls
+    them (loop.py, fit.py, evaluate.py)."""
+    import inspect
+
+    task = _every_task()[index]
+    assert isinstance(task, tasks.Task), type(task).__name__
+    assert isinstance(task.name, str) and isinstance(task.features, tuple)
+    calls = {
+        "build_model": ((nnx.Rngs(0),), {}),
+        "init_aux": ((), {}),
+        "update_aux": (({}, None, Step.at(0)), {}),
+        "loss_fn": ((None, {}, {}, Step.at(0)), {}),
+        "eval_fn": ((None, {}, {}), {}),
+        "summarize_eval": (([],), dict(vocab=None, target_vocab=None, source=[], dataset="none")),
+    }
+    for name, (args, kwargs) in calls.items():
+        inspect.signature(getattr(task, name)).bind(*args, **kwargs)
+
+
 # -- Pose2Gloss -----------------------------------------------------------------------
 
 
