@@ -297,11 +297,11 @@ def test_pose_route_command_on_astronaut(run_dir, tmp_path, capsys, monkeypatch,
     for i in range(12):
         cv2.imwrite(str(frames / f"{i:03d}.png"), bgr)
     results = []  # what the command's Recognizer returned, to look at the landmarks
-    recognize_input = recognize.Recognizer.recognize
+    from_clip = recognize.Recognizer.from_clip
     monkeypatch.setattr(
         recognize.Recognizer,
-        "recognize",
-        lambda self, *a, **k: results.append(recognize_input(self, *a, **k)) or results[-1],
+        "from_clip",
+        lambda self, *a, **k: results.append(from_clip(self, *a, **k)) or results[-1],
     )
     assert _command(run_dir, frames, "pose", tmp_path, "--fps", "12") == 0
     printed = capsys.readouterr().out
@@ -331,7 +331,7 @@ def test_checkpoint_of_another_model_is_a_clear_error(run_dir, tmp_path):
         cfg["model"]["mlp"] *= 2  # the code now builds a wider MLP than was saved
         meta.write_text(json.dumps(cfg))
     vocab = Vocabulary.load(os.path.join(run_dir, "data", "vocab.json"))
-    with pytest.raises(RecognitionError, match=r"checkpoints: step \d+ does not match"):
+    with pytest.raises(RecognitionError, match=r"checkpoints: its newest checkpoint does not match"):
         recognize._restore_stage(str(stage), lambda c: tasks.Video2PoseTask(c, len(vocab)))
 
 
