@@ -93,3 +93,16 @@ def test_phoenix2014t_recipe_learns_on_the_rehearsal_layout(tmp_path):
     assert model < prior - 20.0, (model, prior)
     # --steps evaluate alone: the released model from the work dir, the same table.
     assert signx_main.run(cfg, workdir, ["evaluate"]) == table
+
+
+def test_steps_name_what_is_missing(tmp_path):
+    from configs import demo
+    from signx_jax import cli
+    from signx_jax.train import faults
+
+    cfg = demo.get_config("tiny")
+    with pytest.raises(cli.UsageError, match="run --steps data first"):
+        signx_main.run(cfg, str(tmp_path), ["stage3"])
+    with pytest.raises(faults.ConfigError, match="unknown step 'evaluat'"):
+        signx_main.run(cfg, str(tmp_path), ["evaluat"])
+    assert not os.path.exists(tmp_path / "data")

@@ -1,7 +1,7 @@
 """Optimizer builders from ``config.optim`` (paper Table 6 and eq. 9; README "Design").
 
-``config.optim`` fields (all stages share them; ``default_optim_config``
-gives each stage's values):
+``config.optim`` fields (all stages share them; ``configs/common.py``
+``optim_config`` gives each stage's values):
 
 ==================== ======================================================
 name                 "adamw" | "adam" (adam takes no weight decay)
@@ -36,54 +36,6 @@ import ml_collections
 import optax
 
 from signx_jax.train import schedules
-
-STAGES = ("pose2gloss", "video2pose", "cslr")
-
-
-def default_optim_config(stage: str) -> ml_collections.ConfigDict:
-    """Per-stage defaults: paper Table 6 (stages 1-2), section 4.2 + README "Design" (CSLR)."""
-    cfg = ml_collections.ConfigDict(
-        dict(
-            name="adamw",
-            schedule="cosine",
-            lr=1e-3,
-            warmup_fraction=0.05,
-            end_factor=0.05,
-            noam_d_model=256,
-            noam_warmup=4000,
-            noam_scale=1.0,
-            min_lr=0.0,
-            max_lr=1.0,
-            b1=0.9,
-            b2=0.999,
-            eps=1e-8,
-            weight_decay=0.01,
-            decay_matrices_only=True,
-            clip_norm=7.0,
-            grad_accum_steps=4,
-        )
-    )
-    if stage == "pose2gloss":
-        pass  # Table 6 stage 1: warmup "2-10 %", we take 5 %.
-    elif stage == "video2pose":
-        # Table 6 stage 2: cosine to 0.01 x, warmup 10 %, clip 1.0, no accumulation.
-        cfg.update(warmup_fraction=0.10, end_factor=0.01, clip_norm=1.0, grad_accum_steps=1)
-    elif stage == "cslr":
-        # sltunet example/train.sh: Adam(0.9, 0.998), lrate 1.0, warmup 4000,
-        # update_cycle 16, clip_grad_norm 0 (off); epsilon 1e-9 and the
-        # [0, 1] clamp are its defaults.
-        cfg.update(
-            name="adam",
-            schedule="noam",
-            b2=0.998,
-            eps=1e-9,
-            weight_decay=0.0,
-            clip_norm=0.0,
-            grad_accum_steps=16,
-        )
-    else:
-        raise ValueError(f"default_optim_config: unknown stage {stage!r}, expected one of {STAGES}")
-    return cfg
 
 
 def make_schedule(optim_cfg: ml_collections.ConfigDict, total_steps: int) -> optax.Schedule:

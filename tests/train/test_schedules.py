@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from configs.common import STAGES, optim_config
 from signx_jax.train import optimizers, schedules
 
 
@@ -47,18 +48,18 @@ def test_warmup_cosine_formula():
 
 
 def test_default_configs_follow_table6_and_spec():
-    s1 = optimizers.default_optim_config("pose2gloss")
+    s1 = optim_config("pose2gloss")
     assert (s1.name, s1.schedule, s1.lr, s1.weight_decay) == ("adamw", "cosine", 1e-3, 0.01)
     assert (s1.end_factor, s1.clip_norm, s1.grad_accum_steps) == (0.05, 7.0, 4)
-    s2 = optimizers.default_optim_config("video2pose")
+    s2 = optim_config("video2pose")
     assert (s2.name, s2.end_factor, s2.warmup_fraction, s2.clip_norm) == ("adamw", 0.01, 0.1, 1.0)
-    s3 = optimizers.default_optim_config("cslr")
+    s3 = optim_config("cslr")
     assert (s3.name, s3.schedule, s3.b1, s3.b2) == ("adam", "noam", 0.9, 0.998)
     assert (s3.noam_d_model, s3.noam_warmup, s3.grad_accum_steps) == (256, 4000, 16)
     with pytest.raises(ValueError, match="unknown stage"):
-        optimizers.default_optim_config("stage4")
-    for stage in optimizers.STAGES:
-        cfg = optimizers.default_optim_config(stage)
+        optim_config("stage4")
+    for stage in STAGES:
+        cfg = optim_config(stage)
         tx, sched = optimizers.make_optimizer(cfg, total_steps=1000)
         tx.init({"w": jnp.zeros((2, 2))})
         assert float(sched(10)) > 0
@@ -69,7 +70,7 @@ def _params():
 
 
 def test_grad_accumulation_applies_mean_gradient_every_k_steps():
-    cfg = optimizers.default_optim_config("pose2gloss")
+    cfg = optim_config("pose2gloss")
     cfg.update(schedule="constant", lr=0.1, grad_accum_steps=3, clip_norm=0.0)
     tx_acc, _ = optimizers.make_optimizer(cfg, total_steps=10)
     cfg_one = cfg.copy_and_resolve_references()
@@ -92,7 +93,7 @@ def test_grad_accumulation_applies_mean_gradient_every_k_steps():
 
 
 def test_adamw_decays_matrices_only_and_adam_rejects_weight_decay():
-    cfg = optimizers.default_optim_config("pose2gloss")
+    cfg = optim_config("pose2gloss")
     cfg.update(schedule="constant", lr=0.1, weight_decay=0.5, grad_accum_steps=1)
     tx, _ = optimizers.make_optimizer(cfg, total_steps=10)
     params = _params()
@@ -107,7 +108,7 @@ def test_adamw_decays_matrices_only_and_adam_rejects_weight_decay():
 
 
 def test_clipping_uses_global_norm():
-    cfg = optimizers.default_optim_config("cslr")
+    cfg = optim_config("cslr")
     # b1 = 0, eps huge: the Adam step is ~ lr * g / eps, so it shows the clipped g.
     cfg.update(schedule="constant", lr=1.0, b1=0.0, eps=1e6, clip_norm=1.0, grad_accum_steps=1)
     tx, _ = optimizers.make_optimizer(cfg, total_steps=10)
