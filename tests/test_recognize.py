@@ -331,7 +331,9 @@ def test_checkpoint_of_another_model_is_a_clear_error(run_dir, tmp_path):
         cfg["model"]["mlp"] *= 2  # the code now builds a wider MLP than was saved
         meta.write_text(json.dumps(cfg))
     vocab = Vocabulary.load(os.path.join(run_dir, "data", "vocab.json"))
-    with pytest.raises(RecognitionError, match=r"checkpoints: its newest checkpoint does not match"):
+    with pytest.raises(
+        RecognitionError, match=r"checkpoints: its newest checkpoint does not match"
+    ):
         recognize._restore_stage(str(stage), lambda c: tasks.Video2PoseTask(c, len(vocab)))
 
 
