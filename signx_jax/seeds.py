@@ -29,6 +29,8 @@ import time
 
 import numpy as np
 
+from signx_jax import atomic
+
 METRICS = ("wer", "bleu4", "rouge_l")
 
 
@@ -36,10 +38,8 @@ def _link_corpus(src: str, dst: str) -> None:
     """Hard-link the finished corpus of one seed into another seed's work dir."""
     if os.path.exists(dst) or not os.path.isdir(src):
         return
-    tmp = dst + ".linking"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp, copy_function=os.link)
-    os.replace(tmp, dst)
+    with atomic.directory(dst) as tmp:
+        shutil.copytree(src, tmp, copy_function=os.link, dirs_exist_ok=True)
 
 
 def run_seed(config: str, workdir: str, seed: int, extra: list[str]) -> float:
@@ -106,11 +106,11 @@ def main(argv: list[str] | None = None) -> None:
                 os.path.join(root, f"seed{seeds[0]}", "data"), os.path.join(workdir, "data")
             )
             walls[seed] = run_seed(args.config, workdir, seed, extra)
-            _write_json(walls_path, walls)
+            atomic.write_json(walls_path, walls)
         per_seed[seed] = _read_json(report, None)
     summary = summarize(per_seed)
     table = format_summary(summary, walls, seeds)
-    _write_json(os.path.join(root, "seeds.json"),
+    atomic.write_json(os.path.join(root, "seeds.json"),
                 {"seeds": seeds, "wall_s": walls, "summary": summary,
                  "per_seed": {s: m["metrics"] for s, m in per_seed.items()}})  # fmt: skip
     with open(os.path.join(root, "seeds.md"), "w") as f:
@@ -123,13 +123,6 @@ def _read_json(path: str, default):
         return default
     with open(path) as f:
         return json.load(f)
-
-
-def _write_json(path: str, obj) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
 
 
 if __name__ == "__main__":
