@@ -16,10 +16,11 @@ compiled step's memory, FLOPs and estimated MFU; needs libtpu, which
     python -m signx_jax.aot --stage cslr --size ladder3
     python -m signx_jax.aot --all     # table: signx_jax/benchmarks/results/aot_all.md
 
-Train it (``arg`` is ``stage,rung``)::
+Train a rung as one stage of a dataset's recipe, with the rung's mesh, batch and
+dtype from ``get_config("<stage>,<rung>")`` as overrides::
 
-    python -m signx_jax.train.main --config configs/ladder.py:cslr,ladder3 \
-        --config.data.latent_dir=LATENTS --workdir=runs/ladder3
+    python -m signx_jax.main --config configs/phoenix2014t.py:ladder3 --workdir=runs/ladder3 \
+        --steps stage3 --config.stage3.mesh.fsdp=4 --config.stage3.model.dtype=bfloat16
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Sign2Text (stage 3 on translation targets) on the synthetic corpus's latents.
 
-Run (latents from ``python -m signx_jax.main`` or ``signx_jax.train.main --mode cache``)::
+Run (latents from ``python -m signx_jax.main --steps data,stage1,stage2,latents``)::
 
   python -m signx_jax.train.translation --config configs/synthetic_translation.py \
       --config.data.latent_dir=runs/demo/latents/pose --workdir=runs/synthetic_slt

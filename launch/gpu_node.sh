@@ -5,8 +5,8 @@
 #
 #   # on node 0 (10.0.0.2) and node 1, same command except --node-rank:
 #   launch/gpu_node.sh --coordinator 10.0.0.2:12345 --num-nodes 2 --node-rank 0 -- \
-#     python -m signx_jax.train.main --config configs/phoenix2014t_cslr.py:base \
-#     --workdir /shared/runs/phx/stage3 --config.data.latent_dir=/shared/phx_latents/video
+#     python -m signx_jax.main --config configs/phoenix2014t.py:base \
+#     --workdir /shared/runs/phx --steps stage3
 #
 # Options (each also read from the environment variable in brackets):
 #   --coordinator HOST:PORT  process 0's address, reachable from all nodes [SIGNX_COORDINATOR]

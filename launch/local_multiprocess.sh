@@ -4,8 +4,8 @@
 # SIGNX_PROCESS_ID=i and its own simulated CPU devices, so that
 # signx_jax.distributed.initialize() builds one N-process cluster (gloo collectives).
 #
-#   launch/local_multiprocess.sh 2 -- python -m signx_jax.train.main \
-#     --config configs/synthetic_cslr.py:tiny --config.data.data_dir=DATA --workdir runs/mp
+#   launch/local_multiprocess.sh 2 -- python -m signx_jax.main \
+#     --config configs/demo.py:tiny --workdir runs/mp --steps data,stage1
 #
 # Output of process i is printed prefixed with "[p<i>] " and written to
 # $SIGNX_LOG_DIR/proc-<i>.log. Exits with the first failing process's exit code after

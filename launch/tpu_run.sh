@@ -4,9 +4,8 @@
 #   export SIGNX_TPU_NAME=signx-v5e SIGNX_TPU_ZONE=us-west4-a SIGNX_TPU_TYPE=v5litepod-16
 #   launch/tpu_run.sh create                  # TPU VM (or --queued resource), reused if it exists
 #   launch/tpu_run.sh setup                   # code + venv + requirements on every worker
-#   launch/tpu_run.sh run -- python -m signx_jax.train.main \
-#     --config configs/phoenix2014t_cslr.py:base --workdir gs://BUCKET/phx/stage3 \
-#     --config.data.latent_dir=gs://BUCKET/phoenix2014t_latents/video
+#   launch/tpu_run.sh run -- python -m signx_jax.main \
+#     --config configs/phoenix2014t.py:base --workdir gs://BUCKET/phx --steps stage3
 #   launch/tpu_run.sh status                  # TPU state, and per worker: running? last log line
 #   launch/tpu_run.sh logs                    # -> ./runs/<run>/worker-<i>.log
 #   launch/tpu_run.sh stop                    # stop the training on all workers (TPU stays)

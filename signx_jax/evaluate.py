@@ -2,7 +2,7 @@
 
 Paper D.1 and README "Decoding and evaluation". Checkpoint ranking (the dev
 WER of ``train.fit.evaluate`` that picks the best five), the final report
-(``score_and_report``, ``train.main --mode evaluate``) and Sign2Text scoring
+(``score_and_report``, the main job's ``evaluate`` step) and Sign2Text scoring
 all go through these functions, so a number means the same everywhere:
 
 * ``run_eval`` runs the compiled eval step (``trainer.eval_step``, with the
@@ -156,7 +156,14 @@ def most_frequent_sentence_baseline(
 
 
 def score_and_report(
-    trainer, latents: dict, vocab, out_dir: str, *, dataset: str, methods=("ctc_greedy",)
+    trainer,
+    latents: dict,
+    vocab,
+    out_dir: str,
+    *,
+    dataset: str,
+    methods=("ctc_greedy",),
+    splits=("dev", "test"),
 ) -> str:
     """latents: {route: {split: source}} -> Markdown table (also written to out_dir).
 
@@ -174,7 +181,7 @@ def score_and_report(
         trainer.set_decode_method(method)
         for route, splits in latents.items():
             per_split = {}
-            for split in ("dev", "test"):
+            for split in splits:
                 name = f"{route} / {split} / {method}"
                 refs, hyps = decode_split(trainer, splits[split], vocab, desc=name)
                 rows[name] = score(refs, hyps, dataset=dataset)
@@ -188,7 +195,7 @@ def score_and_report(
         train = splits["train"]
         baselines = most_frequent_sentence_baseline(
             (train[i]["gloss"] for i in range(len(train))),
-            {s: sentences[f"{route} / {s} / {methods[0]}"]["refs"] for s in ("dev", "test")},
+            {s: sentences[f"{route} / {s} / {methods[0]}"]["refs"] for s in splits},
             dataset=dataset,
         )
         summary["baselines"] = baselines

@@ -28,7 +28,11 @@ outputs are written atomically, see ``signx_jax/atomic.py``):
             ROUGE-L printed and written to ``report/`` (report.md, metrics.json).
 
 A step left out of ``--steps`` whose output a later step needs is read from
-``workdir`` (an error names the step to run when it is missing).
+``workdir`` (an error names the step to run when it is missing). ``--steps evaluate``
+alone re-scores a finished run: ``--splits`` picks the splits, ``--checkpoint N``
+scores checkpoint N instead of the released average. On a pod or a multi-GPU node
+every process runs the same command (``launch/``); ``signx_jax/distributed.py``
+joins them before any step.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ import jax
 from absl import flags
 from flax import nnx
 
-from signx_jax import atomic, cli
+from signx_jax import atomic, cli, distributed
 from signx_jax import checkpoint as ckpt_lib
 from signx_jax.data import shards
 from signx_jax.data.augment import AugmentedSource
@@ -52,7 +56,7 @@ from signx_jax.models.video2pose import video_to_latent
 from signx_jax.train import faults, tasks
 from signx_jax.train.fit import fit
 
-_CONFIG = _WORKDIR = _STEPS = None
+_CONFIG = _WORKDIR = _STEPS = _SPLITS = _CHECKPOINT = None
 log = logging.getLogger("signx.main")
 SPLITS = ("train", "dev", "test")
 ROUTES = ("pose", "video")
@@ -63,10 +67,14 @@ SOURCES = ("synthetic", "convert", "rehearsal")
 def _define_flags() -> None:
     """Defined only when run as a program: importing this module (tests) must not
     claim absl's global flag names."""
-    global _CONFIG, _WORKDIR, _STEPS
+    global _CONFIG, _WORKDIR, _STEPS, _SPLITS, _CHECKPOINT
     _CONFIG = cli.define_config("configs/demo.py", "Pipeline config.")
     _WORKDIR = flags.DEFINE_string("workdir", "runs/demo", "Where everything is written.")
     _STEPS = flags.DEFINE_list("steps", list(STEPS), f"Steps to run, a subset of {STEPS}.")
+    _SPLITS = flags.DEFINE_list("splits", ["dev", "test"], "Splits the evaluate step scores.")
+    _CHECKPOINT = flags.DEFINE_integer(
+        "checkpoint", None, "evaluate: this stage-3 checkpoint step, not the released average."
+    )
 
 
 def data_source(cfg) -> str:
@@ -305,7 +313,7 @@ def stage3_task(cfg, vocab):
     return tasks.CSLRTask(cfg, len(vocab), class_counts=vocab.counts)
 
 
-def run_stage3(cfg, vocab, latent_dir, workdir, *, train: bool = True):
+def run_stage3(cfg, vocab, latent_dir, workdir, *, train: bool = True, checkpoint=None):
     s3 = cfg.stage3
     lat = open_latents(cfg, latent_dir)
     # A route with weight k has its train latents k times in the mix (each copy gets
@@ -324,17 +332,22 @@ def run_stage3(cfg, vocab, latent_dir, workdir, *, train: bool = True):
         from signx_jax.train.loop import Trainer
 
         trainer = Trainer(s3, task)
-    steps = ckpt_lib.restore_released(trainer, workdir, cfg.keep_best)
-    log.info("released CSLR = mean of checkpoints %s", steps)
-    return trainer, lat
+    if checkpoint is None:
+        steps = ckpt_lib.restore_released(trainer, workdir, cfg.keep_best)
+    else:
+        ckpt = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
+        trainer.restore_state(ckpt.restore(checkpoint, trainer.abstract_state()))
+        steps = [checkpoint]
+    log.info("stage-3 CSLR = mean of checkpoints %s", steps)
+    return trainer, lat, steps
 
 
 # -- the job ------------------------------------------------------------------------------
 
 
-def run(cfg, workdir: str, steps=STEPS) -> str | None:
+def run(cfg, workdir: str, steps=STEPS, *, splits=("dev", "test"), checkpoint=None) -> str | None:
     """Run ``steps`` of ``cfg``'s recipe in ``workdir``; returns the metrics table
-    when ``evaluate`` ran."""
+    when ``evaluate`` ran (on ``splits``, of ``checkpoint`` or the released model)."""
     problems = config_problems(cfg, steps)
     if problems:  # before the data: a typo must not cost a generated corpus first
         raise faults.ConfigError("invalid config:\n  " + "\n  ".join(problems))
@@ -358,25 +371,37 @@ def run(cfg, workdir: str, steps=STEPS) -> str | None:
             build_latent_cache(cfg, data, vocab, latent_dir, stage1, stage2)
     if not ("stage3" in steps or "evaluate" in steps):
         return None
-    stage3, lat = run_stage3(cfg, vocab, latent_dir, os.path.join(workdir, "stage3"),
-                             train="stage3" in steps)  # fmt: skip
+    stage3, lat, ckpt_steps = run_stage3(
+        cfg, vocab, latent_dir, os.path.join(workdir, "stage3"), train="stage3" in steps,
+        checkpoint=checkpoint,
+    )  # fmt: skip
     if "evaluate" not in steps:
         return None
     from signx_jax.evaluate import score_and_report
+    from signx_jax.train.isolated import IsolatedTask, evaluate_splits
 
+    report_dir = os.path.join(workdir, "report")
+    if isinstance(stage3.task, IsolatedTask):  # one class a clip: top-k accuracy per route
+        for route in cfg.routes:
+            evaluate_splits(stage3, os.path.join(latent_dir, route), splits, vocab,
+                            os.path.join(report_dir, route), ckpt_steps)  # fmt: skip
+        return None
     methods = tuple(dict.fromkeys(("ctc_greedy", cfg.stage3.decode.method)))
-    return score_and_report(stage3, lat, vocab, os.path.join(workdir, "report"),
-                            dataset=cfg.stage3.dataset, methods=methods)  # fmt: skip
+    table = score_and_report(stage3, lat, vocab, report_dir, dataset=cfg.stage3.dataset,
+                             methods=methods, splits=tuple(splits))  # fmt: skip
+    log.info("scored stage-3 checkpoints %s, decoding %s", ckpt_steps, methods)
+    return table
 
 
 def main(argv) -> None:
     del argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("absl").setLevel(logging.WARNING)  # orbax is chatty at INFO
+    distributed.initialize()  # joins the other processes of a pod; alone, a no-op
     cfg, workdir = _CONFIG.value, os.path.abspath(_WORKDIR.value)
     steps = [s for s in STEPS if s in _STEPS.value] + [s for s in _STEPS.value if s not in STEPS]
     t0 = time.time()
-    table = run(cfg, workdir, steps)
+    table = run(cfg, workdir, steps, splits=_SPLITS.value, checkpoint=_CHECKPOINT.value)
     if table is not None:
         print(table)
     args = " ".join(sys.argv[1:]) or "--config configs/demo.py --workdir runs/demo"

@@ -67,22 +67,14 @@ def _error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error:")]
 
 
-@pytest.mark.parametrize(
-    "module,args",
-    [
-        ("signx_jax.main", ["--config.stage3.trian.total_steps=5"]),
-        (
-            "signx_jax.train.main",
-            ["--config=configs/synthetic_cslr.py:tiny", "--config.trian.total_steps=5"],
-        ),
-    ],
-)
-def test_override_typo_is_one_line(tmp_path, module, args):
-    proc = _run(module, f"--workdir={tmp_path / 'run'}", *args)
+def test_override_typo_is_one_line(tmp_path):
+    proc = _run(
+        "signx_jax.main", f"--workdir={tmp_path / 'run'}", "--config.stage3.trian.total_steps=5"
+    )
     assert proc.returncode == 2, proc.stderr
     assert _error_lines(proc.stderr) == [
-        f"error: {args[-1].split('=')[0]}: no field 'trian' in "
-        f"{'config.stage3' if module == 'signx_jax.main' else 'config'} (did you mean 'train'?)"
+        "error: --config.stage3.trian.total_steps: no field 'trian' in config.stage3 "
+        "(did you mean 'train'?)"
     ]
     assert not (tmp_path / "run").exists()
 

@@ -5,7 +5,7 @@
     python -m signx_jax.models summary --config configs/phoenix2014t_cslr.py:base,no_pruning
 
 (``python -m signx_jax.models.summary ...`` is the same.) ``--config`` takes a
-stage config file (``path[:arg]``, as ``signx_jax.train.main`` does) and tabulates
+stage config file (``path[:arg]``) and tabulates
 its ``model``.
 
 Models are built with ``nnx.eval_shape`` (no memory for the weights); FLOPs

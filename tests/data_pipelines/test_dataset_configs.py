@@ -8,7 +8,7 @@ keys overridden (batch, buckets, label length, steps, mesh):
 
 * fast: each config's input pipeline (as ``fit`` builds it) reads the shards, and
   the batches have the shapes its model takes; stage 3 reads a latent cache;
-* slow: 2 train steps per stage and dataset, chained as ``signx_jax.train.main``
+* slow: 2 train steps per stage and dataset, chained as the main job
   chains them (stage 1 -> stage 2 against it -> latent cache -> stage 3). The
   stage configs of the five datasets differ only in ``dataset`` (checked), and the
   output vocabulary is padded to one size, so one Trainer per stage serves all five.

@@ -195,7 +195,7 @@ def test_delete_queued_forces(fake):
 
 def test_run_status_stop_address_all_workers(fake):
     fake.update(SIGNX_TPU_NAME="t", SIGNX_TPU_ZONE="z", SIGNX_RUN_NAME="exp1")
-    tpu_run(fake, "run", "--", "python", "-m", "signx_jax.train.main", "--config", "c d.py")
+    tpu_run(fake, "run", "--", "python", "-m", "signx_jax.main", "--config", "c d.py")
     tpu_run(fake, "status")
     tpu_run(fake, "stop")
     run, describe, status, stop = calls(fake)
@@ -204,7 +204,7 @@ def test_run_status_stop_address_all_workers(fake):
     assert describe[3] == "describe"
     script = command_of(run)
     # The training command survives quoting: the worker's bash sees the same argv.
-    assert "python -m signx_jax.train.main --config" in script and "c d.py" in script
+    assert "python -m signx_jax.main --config" in script and "c d.py" in script
     assert "SIGNX_DISTRIBUTED=tpu" in script and "runs/exp1" in script
     assert "kill -TERM" in command_of(stop)
 

@@ -28,7 +28,6 @@ from signx_jax.train import faults, isolated
 from signx_jax.train.fit import evaluate, fit
 from signx_jax.train.isolated import IsolatedTask
 from signx_jax.train.loop import Trainer
-from signx_jax.train.main import splits_present
 from tests.train.helpers import compile_cache
 
 
@@ -88,7 +87,7 @@ def test_top1_per_instance_vs_per_class():
     assert task.summarize_eval([])["num_clips"] == 0
 
 
-def test_config_selects_the_isolated_task(tmp_path):
+def test_config_selects_the_isolated_task():
     cfg = get_config(None)
     assert (cfg.stage, cfg.dataset, cfg.model.size) == ("cslr", "wlasl", "base")
     assert (cfg.data.task, cfg.data.max_label_len) == ("isolated", 1)
@@ -100,9 +99,6 @@ def test_config_selects_the_isolated_task(tmp_path):
     assert stage3_task(cfg, vocab).num_classes == len(vocab) == 8
     cfg.data.task = "recognition"
     assert type(stage3_task(cfg, vocab)).__name__ == "CSLRTask"
-    # main --mode cache: a split without a manifest (converter wrote no records) is skipped.
-    (tmp_path / "train.manifest.json").write_text("{}")
-    assert splits_present(str(tmp_path), ["train", "dev", "test"]) == ["train"]
 
 
 # -- a tiny classifier learns a tiny isolated problem ---------------------------------------
