@@ -43,7 +43,7 @@ from flax import nnx
 from signx_jax import cli, schema
 from signx_jax import metrics as metrics_lib
 from signx_jax.decoding import ctc_greedy
-from signx_jax.models.summary import count_params
+from signx_jax.models.summary import count_params, train_step_flops
 from signx_jax.train import losses
 from signx_jax.train.loop import Trainer
 from signx_jax.train.tasks import CSLRTask
@@ -132,18 +132,6 @@ def train_config(sweep: ml_collections.ConfigDict, width: int) -> ml_collections
     return c
 
 
-def step_flops(trainer: Trainer, batch: dict[str, Any]) -> float:
-    """FLOPs of one train step: XLA cost analysis + the BiLSTM loop correction."""
-    cost = trainer._train_step.lower(trainer.state, batch).cost_analysis()
-    if isinstance(cost, list | tuple):
-        cost = cost[0]
-    flops = float(cost["flops"])
-    m = trainer.cfg.model
-    t_out = int(trainer.model().output_lengths(jnp.array([batch["latent"].shape[1]]))[0])
-    per_step = 2 * m.lstm_hidden * 4 * m.lstm_hidden * 2 * m.lstm_layers  # both directions
-    return flops + 3 * batch["latent"].shape[0] * max(t_out - 1, 0) * per_step
-
-
 def _dev_eval_fn(trainer: Trainer):
     graphdef = trainer.graphdef
 
@@ -198,7 +186,7 @@ def run_size(sweep: ml_collections.ConfigDict, width: int, dev, corpora) -> list
     init = jax.tree.map(jnp.copy, trainer.state)  # the step donates the state
     params = count_params(trainer.state.params)
     probe = _batch(dev, np.arange(sweep.batch_size))
-    flops = step_flops(trainer, probe)
+    flops = train_step_flops(trainer, probe)
     run = _dev_eval_fn(trainer)
     trainer.train_step(probe)  # compile outside the timed steps
     evaluate(run, trainer.state, dev, sweep.batch_size)

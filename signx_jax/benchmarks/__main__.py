@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 import jax
@@ -43,34 +42,6 @@ _SHARDING_CHILD = flags.DEFINE_bool(
     "sharding_child", False, "Internal: run the sharding part here."
 )
 _INFER_FRAMES = flags.DEFINE_integer("infer_frames", 128, "Frames per clip for the inference part.")
-
-
-# -- input pipeline ---------------------------------------------------------------------
-
-
-def pipeline_part(consumer_examples_s: float | None) -> str:
-    with tempfile.TemporaryDirectory() as tmp:
-        rng = np.random.default_rng(0)
-        records = input_pipeline._random_records(128, rng, with_rgb=False)
-        input_pipeline.shards.write_split(records, tmp, "train", records_per_shard=32)
-        source = input_pipeline.shards.open_split(tmp, "train")
-        vocab = input_pipeline.Vocabulary.build(source[i]["gloss"] for i in range(len(source)))
-        n_raw, n_bytes, t_raw = input_pipeline.raw_read(tmp, "train")
-        n_pipe, t_pipe = input_pipeline.pipeline_read(source, vocab)
-    raw, pipe = n_raw / t_raw, n_pipe / t_pipe
-    lines = [
-        "| input pipeline (128 random pose clips, 40-250 frames, batch 16) | records/s |",
-        "|---|---:|",
-        f"| raw sequential read + CRC ({n_bytes / t_raw / 1e6:.0f} MB/s) | {raw:.0f} |",
-        f"| Grain train pipeline (decode, labels, bucket, batch) | {pipe:.0f} |",
-        f"pipeline / raw read: {pipe / raw:.2f}",
-    ]
-    if consumer_examples_s:
-        lines.append(
-            f"pipeline / pose2gloss step consumption ({consumer_examples_s:.1f} clips/s): "
-            f"{pipe / consumer_examples_s:.0f}x (target >= 10x)"
-        )
-    return "\n".join(lines)
 
 
 # -- inference --------------------------------------------------------------------------
@@ -101,6 +72,7 @@ def _fps(fn, args, frames: int, repeats: int = 10) -> tuple[float, float]:
 
 def inference_part() -> str:
     from signx_jax.decoding import ctc_greedy
+    from signx_jax.models.video2pose import video_to_latent
 
     c, v2p, p2g, cslr = _demo_models()
     t, hw = _INFER_FRAMES.value, c.stage2.model.image_size
@@ -115,10 +87,7 @@ def inference_part() -> str:
 
     @nnx.jit
     def video_to_gloss(v2p, p2g, cslr, rgb, mask):
-        poses = v2p(rgb, mask, deterministic=True)
-        presence = jnp.ones((*mask.shape, len(schema.STREAMS)), bool)
-        z = p2g.encode(poses, presence, mask, deterministic=True)
-        return glosses(cslr, z, mask)
+        return glosses(cslr, video_to_latent(v2p, p2g, rgb, mask), mask)
 
     @nnx.jit
     def latent_to_gloss(cslr, z, mask):
@@ -200,7 +169,7 @@ def main(argv) -> None:
         tables.append(train_step.format_table(rows, peak))
         consumer = rows.get("pose2gloss", {}).get("examples_s")
     if "pipeline" in parts:
-        tables.append(pipeline_part(consumer))
+        tables.append(input_pipeline.table(None, consumer))  # 128 random pose clips
     if "inference" in parts:
         tables.append(inference_part())
     if "sharding" in parts:

@@ -100,16 +100,14 @@ def pipeline_read(source, vocab: Vocabulary) -> tuple[int, float]:
         it.close()
 
 
-def main(argv):
-    del argv
+def table(data_dir: str | None = None, consumer_examples_s: float | None = None) -> str:
+    """Both rates of ``data_dir`` (random shards when None) as a Markdown table; with
+    ``consumer_examples_s``, the pipeline's rate against the stage-1 step's consumption."""
     with tempfile.TemporaryDirectory() as tmp:
-        data_dir = _DATA_DIR.value
         if data_dir is None:
             data_dir = tmp
-            rng = np.random.default_rng(0)
-            records = _random_records(_NUM_RECORDS.value, rng, _RGB.value)
+            records = _random_records(_NUM_RECORDS.value, np.random.default_rng(0), _RGB.value)
             shards.write_split(records, data_dir, _SPLIT.value, records_per_shard=32)
-            print(f"wrote {_NUM_RECORDS.value} random clips to {data_dir}")
         source = shards.open_split(data_dir, _SPLIT.value)
         vocab_path = os.path.join(data_dir, "vocab.json")
         if os.path.exists(vocab_path):
@@ -117,18 +115,29 @@ def main(argv):
         else:
             light = source.replace(decode_rgb=False)
             vocab = Vocabulary.build(light[i]["gloss"] for i in range(len(light)))
-
         n_raw, n_bytes, t_raw = raw_read(data_dir, _SPLIT.value)
         n_pipe, t_pipe = pipeline_read(source, vocab)
-        raw_rate, pipe_rate = n_raw / t_raw, n_pipe / t_pipe
-        print(f"crc32c implementation : {crc32c.implementation()}")
-        print(f"raw sequential read   : {raw_rate:10.1f} records/s  "
-              f"({n_bytes / t_raw / 1e6:.1f} MB/s, {n_raw} records)")  # fmt: skip
-        print(f"grain train pipeline  : {pipe_rate:10.1f} records/s  "
-              f"({n_pipe} records, batch {_BATCH.value}, workers {_WORKERS.value}, "
-              f"length_grouping {_GROUPING.value}, "
-              f"features {','.join(_FEATURES.value)})")  # fmt: skip
-        print(f"pipeline / raw        : {pipe_rate / raw_rate:10.3f}")
+    raw, pipe = n_raw / t_raw, n_pipe / t_pipe
+    lines = [
+        f"| input pipeline ({n_raw} clips, batch {_BATCH.value}, workers {_WORKERS.value}, "
+        f"length_grouping {_GROUPING.value}, features {','.join(_FEATURES.value)}) | records/s |",
+        "|---|---:|",
+        f"| raw sequential read + CRC ({n_bytes / t_raw / 1e6:.0f} MB/s, crc32c "
+        f"{crc32c.implementation()}) | {raw:.0f} |",
+        f"| Grain train pipeline (decode, labels, bucket, batch) | {pipe:.0f} |",
+        f"pipeline / raw read: {pipe / raw:.2f}",
+    ]
+    if consumer_examples_s:
+        lines.append(
+            f"pipeline / pose2gloss step consumption ({consumer_examples_s:.1f} clips/s): "
+            f"{pipe / consumer_examples_s:.0f}x (target >= 10x)"
+        )
+    return "\n".join(lines)
+
+
+def main(argv):
+    del argv
+    print(table(_DATA_DIR.value))
 
 
 if __name__ == "__main__":

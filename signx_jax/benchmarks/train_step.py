@@ -35,7 +35,8 @@ from absl import app, flags
 
 from configs.common import train_config
 from signx_jax import schema
-from signx_jax.train import tasks as tasks_lib
+from signx_jax.aot import make_task
+from signx_jax.models.summary import train_step_flops
 from signx_jax.train.loop import Trainer
 
 REFERENCE_VAC_SECONDS = 0.67  # PyTorch VAC on this machine, batch 8 x 256 frames
@@ -92,11 +93,6 @@ def bench_config(b: Bench) -> ml_collections.ConfigDict:
     return cfg
 
 
-def make_task(cfg, vocab: int):
-    cls = {"pose2gloss": tasks_lib.Pose2GlossTask, "video2pose": tasks_lib.Video2PoseTask}
-    return cls.get(cfg.stage, tasks_lib.CSLRTask)(cfg, vocab)
-
-
 def random_batch(cfg, task, vocab: int, seed: int = 0) -> dict[str, np.ndarray]:
     """A full batch (every frame valid) of the pipeline's keys with random values."""
     rng = np.random.default_rng(seed)
@@ -142,34 +138,12 @@ def _timed(fn) -> tuple[float, float]:
     return time.perf_counter() - t0, time.process_time() - c0
 
 
-def lstm_correction(cfg, batch: int, t_out: int) -> float:
-    """Recurrent FLOPs of the T'-1 scan steps XLA's cost analysis does not repeat,
-    x3 for forward + backward."""
-    if cfg.stage != "cslr":
-        return 0.0
-    m = cfg.model
-    per_step = 2 * m.lstm_hidden * 4 * m.lstm_hidden * 2 * m.lstm_layers  # two directions
-    return 3.0 * batch * max(t_out - 1, 0) * per_step
-
-
-def step_flops(trainer: Trainer, batch: dict[str, Any]) -> float:
-    cost = trainer._train_step.lower(trainer.state, batch).cost_analysis()
-    if isinstance(cost, list | tuple):
-        cost = cost[0]
-    flops = float(cost["flops"])
-    if trainer.cfg.stage == "cslr":
-        t = batch["frame_mask"].shape[1]
-        t_out = int(trainer.model().output_lengths(jnp.array([t]))[0])
-        flops += lstm_correction(trainer.cfg, batch["frame_mask"].shape[0], t_out)
-    return flops
-
-
 def run_bench(b: Bench, steps: int, peak: tuple[float, float]) -> dict[str, float]:
     cfg = bench_config(b)
     task = make_task(cfg, b.vocab)
     trainer = Trainer(cfg, task)
     batch = jax.device_put(random_batch(cfg, task, b.vocab))
-    flops = step_flops(trainer, batch)
+    flops = train_step_flops(trainer, batch)
     t0 = time.perf_counter()
     jax.block_until_ready(trainer.train_step(batch))  # compile
     compile_s = time.perf_counter() - t0

@@ -14,7 +14,8 @@ come from XLA's cost analysis of each part's jitted forward, lowered on
 ``--tokens`` decoder tokens). Each row is one top-level part of a stage; the
 "total" row lowers the whole stage forward (eval mode). XLA counts a loop body
 once, so the BiLSTM's recurrent matmuls for the remaining T' - 1 steps are
-added by hand (``_lstm_loop_flops``) to its row and to the total.
+added by hand (``lstm_loop_flops``) to its row and to the total; ``train_step_flops``
+counts a compiled train step the same way (the benchmarks, the scaling sweep).
 """
 
 from __future__ import annotations
@@ -102,10 +103,22 @@ def _video2pose_rows(cfg: Any, t: int) -> tuple[nnx.Module, list[Row]]:
     return model, rows
 
 
-def _lstm_loop_flops(cfg: Any, t_out: int) -> float:
+def lstm_loop_flops(cfg: Any, t_out: int) -> float:
     """Recurrent h @ W_hh FLOPs of the scan steps XLA's cost analysis does not repeat."""
     per_step = 2 * cfg.lstm_hidden * 4 * cfg.lstm_hidden  # one direction, one layer
     return float(max(t_out - 1, 0) * per_step * 2 * cfg.lstm_layers)
+
+
+def train_step_flops(trainer: Any, batch: dict[str, Any]) -> float:
+    """FLOPs of one compiled train step: XLA's cost analysis plus, for CSLR, the BiLSTM
+    scan steps it counts once (x3 for forward + backward)."""
+    cost = trainer._train_step.lower(trainer.state, batch).cost_analysis()
+    flops = float((cost[0] if isinstance(cost, list | tuple) else cost)["flops"])
+    if trainer.cfg.stage == "cslr":
+        b, t = batch["frame_mask"].shape
+        t_out = int(trainer.model().output_lengths(jnp.array([t]))[0])
+        flops += 3.0 * b * lstm_loop_flops(trainer.cfg.model, t_out)
+    return flops
 
 
 def _cslr_rows(cfg: Any, vocab: int, t: int, n_tok: int) -> tuple[nnx.Module, list[Row]]:
@@ -164,7 +177,7 @@ def stage_table(
     elif stage == "cslr":
         cfg = cfg or model_configs.cslr_config(size, variant)
         model, rows = _cslr_rows(cfg, vocab or cfg.summary_vocab_size, frames, tokens)
-        loop_flops = _lstm_loop_flops(cfg, int(model.output_lengths(jnp.array([frames]))[0]))
+        loop_flops = lstm_loop_flops(cfg, int(model.output_lengths(jnp.array([frames]))[0]))
     else:
         raise ValueError(f"summary: unknown stage {stage!r}; one of {STAGES}")
     out = []
