@@ -3,8 +3,8 @@
 Run (latent cache of the CSL-Daily shards; ``translation`` holds the
 word-segmented Chinese sentence)::
 
-  python -m signx_jax.train.translation --config configs/csl_daily_translation.py:base,char \
-      --config.data.latent_dir=data/csl_daily_latents/video --workdir=runs/csl/slt
+  python -m signx_jax.main --config configs/csl_daily.py:base --workdir=runs/csl \
+      --stage3_config configs/csl_daily_translation.py:base,char --steps stage3,evaluate
 
 arg is ``size[,level]``: size tiny | small | base | ladder0..5 (default base),
 level ``char`` (one token per character) or ``words`` (BPE over the words).

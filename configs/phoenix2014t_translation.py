@@ -3,11 +3,8 @@
 Run (latent cache of the PHOENIX-2014T shards, whose records carry the German
 sentence in ``translation``)::
 
-  python -m signx_jax.train.translation --config configs/phoenix2014t_translation.py:base \
-      --config.data.latent_dir=data/phoenix2014t_latents/video --workdir=runs/phx/slt
-  python -m signx_jax.train.translation --mode evaluate \
-      --config configs/phoenix2014t_translation.py:base \
-      --config.data.latent_dir=data/phoenix2014t_latents/video --workdir=runs/phx/slt
+  python -m signx_jax.main --config configs/phoenix2014t.py:base --workdir=runs/phx \
+      --stage3_config configs/phoenix2014t_translation.py:base --steps stage3,evaluate
 
 arg is the model size: tiny | small | base | ladder0..5 (default: base).
 """

@@ -1,9 +1,9 @@
 """Sign2Text (stage 3 on translation targets) on the synthetic corpus's latents.
 
-Run (latents from ``python -m signx_jax.main --steps data,stage1,stage2,latents``)::
+Run (stage 3 of the demo's recipe, on its latent cache)::
 
-  python -m signx_jax.train.translation --config configs/synthetic_translation.py \
-      --config.data.latent_dir=runs/demo/latents/pose --workdir=runs/synthetic_slt
+  python -m signx_jax.main --config configs/demo.py --workdir=runs/demo \
+      --stage3_config configs/synthetic_translation.py --steps stage3,evaluate
 
 arg is the model size: tiny | small | base | ladder0..5 (default: tiny).
 ``translation_config`` is the shared builder of every ``*_translation.py``.

@@ -30,7 +30,10 @@ outputs are written atomically, see ``signx_jax/atomic.py``):
 A step left out of ``--steps`` whose output a later step needs is read from
 ``workdir`` (an error names the step to run when it is missing). ``--steps evaluate``
 alone re-scores a finished run: ``--splits`` picks the splits, ``--checkpoint N``
-scores checkpoint N instead of the released average. On a pod or a multi-GPU node
+scores checkpoint N instead of the released average. ``--stage3_config`` trains
+another stage 3 on the same latents: Sign2Text (``configs/<dataset>_translation.py``)
+or WLASL's classifier (``configs/wlasl_isolated.py``), written to ``stage3_<data.task>/``
+and ``report_<data.task>/`` of the same work dir. On a pod or a multi-GPU node
 every process runs the same command (``launch/``); ``signx_jax/distributed.py``
 joins them before any step.
 """
@@ -56,7 +59,7 @@ from signx_jax.models.video2pose import video_to_latent
 from signx_jax.train import faults, tasks
 from signx_jax.train.fit import fit
 
-_CONFIG = _WORKDIR = _STEPS = _SPLITS = _CHECKPOINT = None
+_CONFIG = _WORKDIR = _STEPS = _SPLITS = _CHECKPOINT = _STAGE3 = None
 log = logging.getLogger("signx.main")
 SPLITS = ("train", "dev", "test")
 ROUTES = ("pose", "video")
@@ -67,8 +70,9 @@ SOURCES = ("synthetic", "convert", "rehearsal")
 def _define_flags() -> None:
     """Defined only when run as a program: importing this module (tests) must not
     claim absl's global flag names."""
-    global _CONFIG, _WORKDIR, _STEPS, _SPLITS, _CHECKPOINT
+    global _CONFIG, _WORKDIR, _STEPS, _SPLITS, _CHECKPOINT, _STAGE3
     _CONFIG = cli.define_config("configs/demo.py", "Pipeline config.")
+    _STAGE3 = cli.define_config(None, "A stage-3 config to train instead.", name="stage3_config")
     _WORKDIR = flags.DEFINE_string("workdir", "runs/demo", "Where everything is written.")
     _STEPS = flags.DEFINE_list("steps", list(STEPS), f"Steps to run, a subset of {STEPS}.")
     _SPLITS = flags.DEFINE_list("splits", ["dev", "test"], "Splits the evaluate step scores.")
@@ -102,6 +106,8 @@ def config_problems(cfg, steps=STEPS) -> list[str]:
     for route, weight in cfg.get("route_weights", {}).items():
         if route not in ROUTES or int(weight) < 1 or int(weight) != weight:
             problems.append(f"route_weights.{route}={weight}: a route of {ROUTES}, weight >= 1")
+    if cfg.stage3.model.latent_dim != cfg.stage1.model.latent_dim:
+        problems.append("stage3.model.latent_dim must be stage 1's (it reads its latents)")
     if int(cfg.keep_best) < 1:
         problems.append(f"keep_best must be >= 1, got {cfg.keep_best}")
     return problems
@@ -301,15 +307,22 @@ def open_latents(cfg, latent_dir: str) -> dict:
     return lat
 
 
-def stage3_task(cfg, vocab):
-    """The stage-3 task ``data.task`` names: CSLR ("recognition") or isolated."""
+def stage3_task(cfg, vocab, target_vocab=None):
+    """The stage-3 task ``data.task`` names: CSLR ("recognition"), isolated or Sign2Text
+    ("translation", on the subwords of ``target_vocab``)."""
     kind = cfg.data.get("task", "recognition")
     if kind == "isolated":
         from signx_jax.train.isolated import IsolatedTask
 
         return IsolatedTask(cfg, len(vocab))
+    if kind == "translation":
+        from signx_jax.train.translation import TranslationTask
+
+        return TranslationTask(cfg, len(vocab), len(target_vocab), class_counts=vocab.counts)
     if kind != "recognition":
-        raise cli.UsageError(f"data.task={kind!r}; stage 3 trains 'recognition' or 'isolated'")
+        raise cli.UsageError(
+            f"data.task={kind!r}; stage 3 trains 'recognition', 'isolated' or 'translation'"
+        )
     return tasks.CSLRTask(cfg, len(vocab), class_counts=vocab.counts)
 
 
@@ -320,13 +333,19 @@ def run_stage3(cfg, vocab, latent_dir, workdir, *, train: bool = True, checkpoin
     # its own augmentation views); checkpoints are ranked on both routes' dev WER.
     weights = cfg.get("route_weights", {})
     repeated = [lat[r]["train"] for r in cfg.routes for _ in range(int(weights.get(r, 1)))]
-    train_source = AugmentedSource(ConcatSource(repeated), num_views=s3.data.num_views,
-                                   seed=s3.seed)  # fmt: skip
+    train_source, target_vocab = ConcatSource(repeated), None
+    if s3.data.get("task") == "translation":  # subword targets, BPE-dropout on train
+        from signx_jax.train import translation
+
+        target_vocab = translation.target_vocab_for(s3, train_source, workdir)
+        train_source = translation.training_source(s3, train_source, target_vocab)
+    else:
+        train_source = AugmentedSource(train_source, num_views=s3.data.num_views, seed=s3.seed)
     dev = ConcatSource([lat[r]["dev"] for r in cfg.routes])
-    task = stage3_task(s3, vocab)
+    task = stage3_task(s3, vocab, target_vocab)
     if train:
         result = fit(s3, task, train_source=train_source, dev_source=dev, vocab=vocab,
-                     workdir=workdir)  # fmt: skip
+                     target_vocab=target_vocab, workdir=workdir)  # fmt: skip
         trainer = _finished(result)
     else:
         from signx_jax.train.loop import Trainer
@@ -371,21 +390,27 @@ def run(cfg, workdir: str, steps=STEPS, *, splits=("dev", "test"), checkpoint=No
             build_latent_cache(cfg, data, vocab, latent_dir, stage1, stage2)
     if not ("stage3" in steps or "evaluate" in steps):
         return None
+    kind = cfg.stage3.data.get("task", "recognition")
+    suffix = "" if kind == "recognition" else f"_{kind}"  # another stage 3 on the same latents
+    stage3_dir = os.path.join(workdir, "stage3" + suffix)
     stage3, lat, ckpt_steps = run_stage3(
-        cfg, vocab, latent_dir, os.path.join(workdir, "stage3"), train="stage3" in steps,
-        checkpoint=checkpoint,
-    )  # fmt: skip
+        cfg, vocab, latent_dir, stage3_dir, train="stage3" in steps, checkpoint=checkpoint
+    )
     if "evaluate" not in steps:
         return None
     from signx_jax.evaluate import score_and_report
+    from signx_jax.train import translation
     from signx_jax.train.isolated import IsolatedTask, evaluate_splits
 
-    report_dir = os.path.join(workdir, "report")
+    report_dir = os.path.join(workdir, "report" + suffix)
     if isinstance(stage3.task, IsolatedTask):  # one class a clip: top-k accuracy per route
         for route in cfg.routes:
             evaluate_splits(stage3, os.path.join(latent_dir, route), splits, vocab,
                             os.path.join(report_dir, route), ckpt_steps)  # fmt: skip
         return None
+    if isinstance(stage3.task, translation.TranslationTask):  # BLEU-1..4, ROUGE-L
+        target_vocab = translation.target_vocab_for(cfg.stage3, None, stage3_dir)
+        return translation.score_splits(stage3, lat, vocab, target_vocab, splits, report_dir)
     methods = tuple(dict.fromkeys(("ctc_greedy", cfg.stage3.decode.method)))
     table = score_and_report(stage3, lat, vocab, report_dir, dataset=cfg.stage3.dataset,
                              methods=methods, splits=tuple(splits))  # fmt: skip
@@ -399,6 +424,8 @@ def main(argv) -> None:
     logging.getLogger("absl").setLevel(logging.WARNING)  # orbax is chatty at INFO
     distributed.initialize()  # joins the other processes of a pod; alone, a no-op
     cfg, workdir = _CONFIG.value, os.path.abspath(_WORKDIR.value)
+    if _STAGE3.value is not None:
+        cfg.stage3 = _STAGE3.value
     steps = [s for s in STEPS if s in _STEPS.value] + [s for s in _STEPS.value if s not in STEPS]
     t0 = time.time()
     table = run(cfg, workdir, steps, splits=_SPLITS.value, checkpoint=_CHECKPOINT.value)

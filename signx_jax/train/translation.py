@@ -16,13 +16,11 @@ search on the target vocabulary (``decode.beam``, GNMT length penalty
 (``signx_jax.metrics``). The checkpointer keeps the best five by ``dev_wer``
 (lower is better), so ``summarize_eval`` also reports ``wer = 100 - BLEU-4``.
 
-Train, then score the released best-5 average on dev and test::
+Stage 3 of the main job on the recipe's latent cache, then the released best-5
+average scored on dev and test (``score_splits``)::
 
-  python -m signx_jax.train.translation --config configs/phoenix2014t_translation.py:base \
-      --config.data.latent_dir=data/phoenix2014t_latents/video --workdir runs/phx/slt
-  python -m signx_jax.train.translation --mode evaluate \
-      --config configs/phoenix2014t_translation.py:base \
-      --config.data.latent_dir=data/phoenix2014t_latents/video --workdir runs/phx/slt
+  python -m signx_jax.main --config configs/phoenix2014t.py:base --workdir runs/phx \
+      --stage3_config configs/phoenix2014t_translation.py:base --steps stage3,evaluate
 """
 
 from __future__ import annotations
@@ -198,53 +196,22 @@ def target_vocab_for(
     return vocab
 
 
-def _main(argv) -> None:
-    from absl import app
+def score_splits(trainer, latents: dict, vocab, target_vocab, splits, out_dir: str) -> str:
+    """BLEU-1..4, ROUGE-L (and the gloss WER of the encoder's CTC head) of each route's
+    ``splits`` (latents: {route: {split: source}}): ``out_dir/metrics.json`` and a table."""
+    import json
 
-    from signx_jax import checkpoint as ckpt_lib
-    from signx_jax import distributed
-    from signx_jax.data import shards
-    from signx_jax.data.vocab import Vocabulary
-    from signx_jax.train.fit import evaluate, fit
-    from signx_jax.train.loop import Trainer
+    from signx_jax.train.fit import evaluate
 
-    del argv
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("absl").setLevel(logging.WARNING)
-    distributed.initialize()
-    cfg, workdir = _CONFIG.value, _WORKDIR.value
-    if cfg is None or workdir is None:
-        raise app.UsageError("--config and --workdir are required")
-    latent_dir = cfg.data.latent_dir
-    vocab = Vocabulary.load(os.path.join(latent_dir, "vocab.json"))
-    split = lambda s: shards.open_split(latent_dir, s, skip_corrupt=cfg.data.skip_corrupt)  # noqa: E731
-    train, dev = split(cfg.data.train_split), split(cfg.data.dev_split)
-    target_vocab = target_vocab_for(cfg, train, workdir)
-    task = TranslationTask(cfg, len(vocab), len(target_vocab), class_counts=vocab.counts)
-    if _MODE.value == "evaluate":
-        trainer = Trainer(cfg, task)
-        steps = ckpt_lib.restore_released(trainer, workdir, cfg.train.keep_best)
-        for name in (cfg.data.dev_split, cfg.data.test_split):
-            scores = evaluate(trainer, split(name), vocab, target_vocab=target_vocab)
-            print(f"{name} (mean of checkpoints {steps}): " + " ".join(
-                f"{k}={v:.2f}" for k, v in sorted(scores.items())))  # fmt: skip
-        return
-    result = fit(
-        cfg, task, train_source=training_source(cfg, train, target_vocab), dev_source=dev,
-        vocab=vocab, target_vocab=target_vocab, workdir=workdir,
-    )  # fmt: skip
-    log.info("finished at step %d (%s); dev %s", result.step, result.status, result.dev_metrics)
-
-
-if __name__ == "__main__":
-    from absl import flags
-
-    from signx_jax import cli
-
-    def _define_flags() -> None:
-        global _CONFIG, _WORKDIR, _MODE
-        _CONFIG = cli.define_config(None, "Translation config file[:size].")
-        _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, logs).")
-        _MODE = flags.DEFINE_enum("mode", "train", ["train", "evaluate"], "What to do.")
-
-    cli.run(_main, _define_flags)
+    rows = {
+        f"{route} / {split}": evaluate(trainer, sources[split], vocab, target_vocab=target_vocab)
+        for route, sources in latents.items()
+        for split in splits
+    }
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+        json.dump({"dataset": trainer.cfg.dataset, "metrics": rows}, f, indent=2)
+    return "\n".join(
+        f"{name}: " + " ".join(f"{k}={v:.2f}" for k, v in sorted(m.items()))
+        for name, m in rows.items()
+    )
