@@ -78,16 +78,22 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     rung = rung or "ladder0"
     if rung not in PLAN:
         raise ValueError(f"configs/ladder.py: unknown rung {rung!r}; expected one of {list(PLAN)}")
-    c = train_config(stage, rung)
+    c = tpu_settings(train_config(stage, rung))
     topology, (data, fsdp, tensor), batch = PLAN[rung]
     c.topology = topology
     c.mesh = ml_collections.ConfigDict(dict(data=data, fsdp=fsdp, tensor=tensor))
     c.data.batch_size = batch
     c.data.eval_batch_size = batch
+    return c
+
+
+def tpu_settings(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """A stage config's TPU run settings (every rung's; ``python -m signx_jax.aot`` gives
+    them to any size)."""
     c.model.dtype = "bfloat16"  # TPU compute dtype; parameters stay float32
-    if stage == "video2pose":
+    if c.stage == "video2pose":
         c.stage1_model.dtype = "bfloat16"
         c.data.train_window = 32  # frame-level regression on random 32-frame windows
-    if stage == "cslr":
+    if c.stage == "cslr":
         c.data.buckets = (64, 128, 256)  # PHOENIX clips are <= ~300 frames
     return c

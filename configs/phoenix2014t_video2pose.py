@@ -1,11 +1,6 @@
-"""video2pose (stage 2) on phoenix2014t.
+"""video2pose (stage 2) on phoenix2014t: RWTH-PHOENIX-Weather 2014 T.
 
-Run::
-
-  python -m signx_jax.train.main --config configs/phoenix2014t_video2pose.py:base \
-      --config.data.data_dir=DATA --workdir=runs/phoenix2014t_video2pose
-
-arg is the model size: tiny | small | base | ladder0..5 (default: base).
+Commands: README.md, "Training on a real dataset". arg: tiny | small | base | ladderN.
 """
 
 from configs.common import train_config

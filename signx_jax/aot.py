@@ -444,13 +444,7 @@ def stage_config(
     if size in ladder.PLAN:
         cfg = ladder.get_config(f"{stage},{size}")
     else:
-        cfg = train_config(stage, size, variant=variant)
-        cfg.model.dtype = "bfloat16"
-        if stage == "video2pose":
-            cfg.stage1_model.dtype = "bfloat16"
-            cfg.data.train_window = 32
-        if stage == "cslr":
-            cfg.data.buckets = (64, 128, 256)
+        cfg = ladder.tpu_settings(train_config(stage, size, variant=variant))
     if batch_size:
         cfg.data.batch_size = batch_size
     if frames:

@@ -63,7 +63,7 @@ def test_config_args_select_ablations():
     for variant in mc.CSLR_VARIANTS:
         model = train_config("cslr", f"tiny,{variant}").model
         assert model.to_dict() == mc.cslr_config("tiny", variant).to_dict()
-    p2g = load_config(f"{CONFIGS}/synthetic_pose2gloss.py:tiny,no_sapiens,no_primedepth")
+    p2g = load_config(f"{CONFIGS}/phoenix2014t_pose2gloss.py:tiny,no_sapiens,no_primedepth")
     assert p2g.model.streams == ("dwpose", "mediapipe", "smplerx") and p2g.model.size == "tiny"
     for name in STREAM_NAMES:
         streams = train_config("pose2gloss", f"small,no_{name}").model.streams
