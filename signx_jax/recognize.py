@@ -28,7 +28,6 @@ import dataclasses
 import json
 import logging
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -51,19 +50,17 @@ class RecognitionError(ValueError):
 # -- reading inputs -------------------------------------------------------------------
 
 
-def _natural_key(name: str) -> list:
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
-
-
 def read_frames(path: str | os.PathLike, *, fps: float, max_frames: int | None = None):
     """Video file or frame folder -> (rgb uint8 [T, H, W, 3], fps)."""
     import cv2
+
+    from data_pipelines.datasets.common import natural_key
 
     path = Path(path)
     frames = []
     if path.is_dir():
         names = sorted(
-            (n for n in os.listdir(path) if n.lower().endswith(FRAME_SUFFIXES)), key=_natural_key
+            (n for n in os.listdir(path) if n.lower().endswith(FRAME_SUFFIXES)), key=natural_key
         )
         if not names:
             raise RecognitionError(f"{path}: folder has no {FRAME_SUFFIXES} frames")

@@ -20,6 +20,7 @@ import sys
 import numpy as np
 
 from signx_jax import plots, schema
+from signx_jax.data import shards
 from signx_jax.recognize import Recognizer
 
 # What ``all`` writes into --out_dir: the names of the pictures in colab/figures.
@@ -30,13 +31,6 @@ FILE_NAMES = {
     "curves": "training_curves.png",
     "wer_length": "wer_length.png",
 }
-
-
-def _clip(workdir: str, split: str, index: int) -> dict:
-    from signx_jax.data import shards
-
-    source = shards.open_split(os.path.join(workdir, "data"), split)
-    return source[index]
 
 
 def _recognise_clip(recognizer, clip: dict, route: str):
@@ -77,9 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         # the stage-1 encoder and CSLR, as on the pose route.
         video = args.route == "video" and {"skeleton", "alignment"} & set(todo)
         recognizer = Recognizer(args.workdir, routes=("video", "pose") if video else ("pose",))
+        source = shards.open_split(os.path.join(args.workdir, "data"), args.split)
     for what in todo:
         if what in ("skeleton", "alignment"):
-            clip = _clip(args.workdir, args.split, args.index)
+            clip = source[args.index]
             result = _recognise_clip(recognizer, clip, args.route)
             print(f"{clip['clip_id']}: reference {clip['gloss']!r}, recognised {result.text!r}")
             if what == "skeleton":
@@ -97,9 +92,6 @@ def main(argv: list[str] | None = None) -> int:
                     result, outs[what], vocab=recognizer.vocab, reference=clip["gloss"]
                 )
         elif what == "importance":
-            from signx_jax.data import shards
-
-            source = shards.open_split(os.path.join(args.workdir, "data"), args.split)
             clips = [source[i] for i in range(min(args.num_clips, len(source)))]
             sal = plots.modality_saliency(recognizer, clips)
             plots.importance_figure(
