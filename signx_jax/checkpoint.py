@@ -179,13 +179,13 @@ def average_params(param_trees: Sequence[Any]) -> Any:
 # -- a trainer's state from a run directory (the one place checkpoints are read) -----
 
 
-def restore_latest(trainer, workdir: str) -> int:
-    """Load the newest complete checkpoint of ``<workdir>/checkpoints`` into
-    ``trainer`` (anything with ``abstract_state`` / ``restore_state``, e.g.
-    ``signx_jax.train.loop.Trainer``); returns its step."""
+def restore_latest(trainer, workdir: str, step: int | None = None) -> int:
+    """Load the newest complete checkpoint of ``<workdir>/checkpoints`` (or checkpoint
+    ``step``) into ``trainer`` (anything with ``abstract_state`` / ``restore_state``,
+    e.g. ``signx_jax.train.loop.Trainer``); returns its step."""
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
     try:
-        step = ckpt.latest_step()
+        step = ckpt.latest_step() if step is None else step
         if step is None:
             raise FileNotFoundError(f"no complete checkpoint under {ckpt.directory}")
         trainer.restore_state(ckpt.restore(step, trainer.abstract_state()))

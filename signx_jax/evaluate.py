@@ -179,20 +179,20 @@ def score_and_report(
     rows, sentences = {}, {}
     for method in methods:
         trainer.set_decode_method(method)
-        for route, splits in latents.items():
+        for route, sources in latents.items():
             per_split = {}
             for split in splits:
                 name = f"{route} / {split} / {method}"
-                refs, hyps = decode_split(trainer, splits[split], vocab, desc=name)
+                refs, hyps = decode_split(trainer, sources[split], vocab, desc=name)
                 rows[name] = score(refs, hyps, dataset=dataset)
                 per_split[split] = {"refs": refs, "hyps": hyps}
                 sentences[name] = per_split[split]
             write_report(os.path.join(out_dir, route), per_split, dataset)
     table = format_table(rows)
     summary = {"dataset": dataset, "metrics": rows}
-    route, splits = next(iter(latents.items()))
-    if "train" in splits:
-        train = splits["train"]
+    route, sources = next(iter(latents.items()))
+    if "train" in sources:
+        train = sources["train"]
         baselines = most_frequent_sentence_baseline(
             (train[i]["gloss"] for i in range(len(train))),
             {s: sentences[f"{route} / {s} / {methods[0]}"]["refs"] for s in splits},

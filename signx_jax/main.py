@@ -354,9 +354,7 @@ def run_stage3(cfg, vocab, latent_dir, workdir, *, train: bool = True, checkpoin
     if checkpoint is None:
         steps = ckpt_lib.restore_released(trainer, workdir, cfg.keep_best)
     else:
-        ckpt = ckpt_lib.Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
-        trainer.restore_state(ckpt.restore(checkpoint, trainer.abstract_state()))
-        steps = [checkpoint]
+        steps = [ckpt_lib.restore_latest(trainer, workdir, step=checkpoint)]
     log.info("stage-3 CSLR = mean of checkpoints %s", steps)
     return trainer, lat, steps
 
