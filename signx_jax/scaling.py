@@ -280,23 +280,9 @@ def write_outputs(points: list[Point], sweep, out_dir: str) -> dict[str, Any]:
         for color, w in zip(colors, widths, strict=True):
             run = sorted((p for p in sub if p.width == w), key=lambda p: p.steps)
             label = f"{run[0].params / 1e3:.0f}k params, {size} clips"
-            axes[0].plot(
-                [p.flops for p in run],
-                [p.dev_loss for p in run],
-                style,
-                color=color,
-                marker="o",
-                ms=3,
-                label=label,
-            )
-            axes[1].plot(
-                [p.flops for p in run],
-                [p.dev_wer for p in run],
-                style,
-                color=color,
-                marker="o",
-                ms=3,
-            )
+            for ax, key, lab in ((axes[0], "dev_loss", label), (axes[1], "dev_wer", None)):
+                ys = [getattr(p, key) for p in run]
+                ax.plot([p.flops for p in run], ys, style, color=color, marker="o", ms=3, label=lab)
         xs, ys = frontier(sub)
         fit = fit_power_law(xs, ys) if len(xs) >= 2 else None
         fits[str(size)] = fit
@@ -313,15 +299,14 @@ def write_outputs(points: list[Point], sweep, out_dir: str) -> dict[str, Any]:
             marker="s",
             label=f"{size} clips",
         )
+    xlabels = ("training compute C (FLOPs)",) * 2 + ("parameters",)
     ylabels = ("dev CTC loss", "dev WER %", "dev CTC loss at the last step")
-    for ax, ylabel in zip(axes, ylabels, strict=True):
+    for ax, xlabel, ylabel in zip(axes, xlabels, ylabels, strict=True):
         ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3, which="both")
     axes[0].set_yscale("log")
-    axes[0].set_xlabel("training compute C (FLOPs)")
-    axes[1].set_xlabel("training compute C (FLOPs)")
-    axes[2].set_xlabel("parameters")
     axes[0].legend(fontsize=6)
     axes[2].legend(fontsize=7)
     fig.suptitle(f"CSLR ({sweep.variant}) on synthetic latents: model size x data size x steps")
