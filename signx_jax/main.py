@@ -210,9 +210,10 @@ def data_complete(data_dir: str) -> bool:
     return True
 
 
-def open_splits(data_dir: str) -> dict:
-    """{split: source} of the splits ``data_dir`` holds."""
-    return {s: shards.open_split(data_dir, s) for s in SPLITS
+def open_splits(data_dir: str, skip_corrupt: bool = False) -> dict:
+    """{split: source} of the splits ``data_dir`` holds (``data.skip_corrupt``: a corrupt
+    record reads as None and is counted, see ``signx_jax/data/shards.py``)."""
+    return {s: shards.open_split(data_dir, s, skip_corrupt=skip_corrupt) for s in SPLITS
             if os.path.exists(shards.manifest_path(data_dir, s))}  # fmt: skip
 
 
@@ -303,7 +304,7 @@ def open_latents(cfg, latent_dir: str) -> dict:
         route_dir = os.path.join(latent_dir, route)
         if not shards.split_complete(route_dir, "train"):
             raise cli.UsageError(f"no latent cache in {route_dir}: run --steps latents first")
-        lat[route] = open_splits(route_dir)
+        lat[route] = open_splits(route_dir, skip_corrupt=cfg.stage3.data.skip_corrupt)
     return lat
 
 
@@ -376,7 +377,7 @@ def run(cfg, workdir: str, steps=STEPS, *, splits=("dev", "test"), checkpoint=No
     vocab = Vocabulary.load(os.path.join(data_dir, "vocab.json"))
     latent_dir = os.path.join(workdir, "latents")
     if {"stage1", "stage2", "latents"} & set(steps):
-        data = open_splits(data_dir)
+        data = open_splits(data_dir, skip_corrupt=cfg.stage1.data.skip_corrupt)
         stage1 = run_stage1(cfg.stage1, data, vocab, os.path.join(workdir, "stage1"),
                             train="stage1" in steps)  # fmt: skip
         stage2 = None
