@@ -303,10 +303,13 @@ def _prepare(source, vocab, target_vocab, features, buckets, max_label_len, batc
     if batch_size <= 0 or max_label_len <= 0:
         raise ValueError(f"batch_size {batch_size} and max_label_len {max_label_len} must be > 0")
     if hasattr(source, "replace"):
-        # Skip PNG decoding nobody uses; poses stay one stored-dtype [T, 1959]
-        # array, cast to float32 once while batching.
+        # Skip PNG decoding nobody uses, decode RGB frames only once batched (a
+        # training window decodes its frames, not the clip's); poses stay one
+        # stored-dtype [T, 1959] array, cast to float32 once while batching.
         source = source.replace(
-            decode_rgb="rgb" in features, cast_float32=False, split_streams=False
+            decode_rgb="lazy" if "rgb" in features else False,
+            cast_float32=False,
+            split_streams=False,
         )
     manifest = getattr(source, "manifest", None)
     if manifest is not None:

@@ -20,7 +20,9 @@ feature             content
 Decoding returns numpy arrays: poses as a dict of float32 stream views of one
 [T, 1959] array (one cast, no per-stream copies), latent as float32. The
 batcher asks for the stored [T, 1959] array itself (``split_streams=False``,
-``cast_float32=False``) and casts it once, contiguously, into the batch.
+``cast_float32=False``) and casts it once, contiguously, into the batch, and
+for RGB as ``PngFrames`` (``decode_rgb="lazy"``): a Video2Pose batch of random
+32-frame windows then decodes those frames only, not whole clips.
 """
 
 from __future__ import annotations
@@ -65,6 +67,38 @@ def _unpng(data: memoryview, shape: tuple[int, ...]) -> np.ndarray:
     return frame
 
 
+class PngFrames:
+    """A clip's RGB frames [T, H, W, 3] uint8, decoded when read as an array.
+
+    Slicing (``frames[a:b]``) keeps it lazy; ``np.asarray(frames)`` (or numpy
+    assignment into a batch) decodes the frames it holds, no others.
+    """
+
+    dtype = np.dtype(np.uint8)
+    ndim = 4
+
+    def __init__(self, pngs, frame_shape: tuple[int, ...]):
+        self._pngs, self._frame_shape = list(pngs), tuple(frame_shape)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self._pngs), *self._frame_shape)
+
+    def __len__(self) -> int:
+        return len(self._pngs)
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            return PngFrames(self._pngs[key], self._frame_shape)
+        return _unpng(self._pngs[key], self._frame_shape)
+
+    def __array__(self, dtype=None, copy=None):  # noqa: ARG002 (always a new array)
+        out = np.empty(self.shape, np.uint8)
+        for i, png in enumerate(self._pngs):
+            out[i] = _unpng(png, self._frame_shape)
+        return out if dtype is None else out.astype(dtype)
+
+
 def encode_record(record: dict[str, Any], *, pose_dtype: str = "float16", where: str) -> bytes:
     """Serialize a Clip or latent record (see module doc) to tf.train.Example bytes."""
     if pose_dtype not in FLOAT_DTYPES:
@@ -107,7 +141,7 @@ def encode_record(record: dict[str, Any], *, pose_dtype: str = "float16", where:
 def decode_record(
     payload: bytes | memoryview,
     *,
-    decode_rgb: bool = True,
+    decode_rgb: bool | str = True,
     cast_float32: bool = True,
     split_streams: bool = True,
 ) -> dict[str, Any]:
@@ -116,6 +150,7 @@ def decode_record(
     ``cast_float32=False`` leaves poses / latent in their stored dtype
     (read-only views of ``payload``), for the batcher, which casts while it
     copies into the batch (one pass over the data instead of two).
+    ``decode_rgb="lazy"`` gives ``rgb`` as ``PngFrames`` (decoded when read).
     ``split_streams=False`` gives ``poses`` as the one [T, 1959] array (streams
     in STREAMS order) instead of a dict of stream views.
     Raises ValueError / KeyError on malformed content; callers add file context.
@@ -142,7 +177,9 @@ def decode_record(
             frames = features["rgb"]
             if len(frames) != shape[0]:
                 raise ValueError(f"rgb holds {len(frames)} frames, shape says {shape[0]}")
-            out["rgb"] = np.stack([_unpng(f, shape[1:]) for f in frames])
+            out["rgb"] = PngFrames(frames, shape[1:])
+            if decode_rgb != "lazy":
+                out["rgb"] = np.asarray(out["rgb"])
     elif kind == KIND_LATENT:
         out["latent"] = _get_array(features, "latent")
         if cast_float32:

@@ -198,7 +198,7 @@ class PoseShardSource:
         index: list[np.ndarray],
         *,
         skip_corrupt: bool = False,
-        decode_rgb: bool = True,
+        decode_rgb: bool | str = True,
         cast_float32: bool = True,
         split_streams: bool = True,
     ):
@@ -313,7 +313,7 @@ def open_split(
     *,
     skip_corrupt: bool = False,
     verify_checksums: bool = False,
-    decode_rgb: bool = True,
+    decode_rgb: bool | str = True,
 ) -> PoseShardSource:
     """Open ``split`` of ``data_dir`` as a Grain RandomAccessDataSource.
 

@@ -57,6 +57,27 @@ def test_float32_roundtrip_is_bit_exact(tmp_path, clips):
             assert "gloss_spans" not in got
 
 
+def test_lazy_rgb_decodes_only_the_frames_read(tmp_path, clips, monkeypatch):
+    from signx_jax.data import records
+
+    out, _ = _write(tmp_path, clips)
+    source = shards.open_split(out, "train", decode_rgb="lazy")
+    index = next(i for i, c in enumerate(clips) if c.get("rgb") is not None)
+    frames = source[index]["rgb"]
+    assert isinstance(frames, records.PngFrames)
+    assert frames.shape == clips[index]["rgb"].shape and len(frames) == len(clips[index]["rgb"])
+    decoded = []
+    real = records._unpng
+    monkeypatch.setattr(records, "_unpng", lambda *a: decoded.append(1) or real(*a))
+    window = frames[3:7]
+    assert not decoded  # slicing decodes nothing
+    batch = np.zeros((1, 4, *frames.shape[1:]), np.uint8)
+    batch[0] = window  # what the batcher does
+    np.testing.assert_array_equal(batch[0], clips[index]["rgb"][3:7])
+    assert len(decoded) == 4
+    np.testing.assert_array_equal(np.asarray(frames), clips[index]["rgb"])
+
+
 def test_float16_roundtrip_equals_cast(tmp_path, clips):
     out, _ = _write(tmp_path, clips[:3], pose_dtype="float16")
     source = shards.open_split(out, "train", decode_rgb=False)
