@@ -25,7 +25,9 @@ outputs are written atomically, see ``signx_jax/atomic.py``):
             mix), checkpoints ranked by dev WER over the routes; the released model
             is the mean of the best ``keep_best`` -> ``stage3/``;
   evaluate  the released CSLR on dev and test of each route: WER, BLEU-1..4,
-            ROUGE-L printed and written to ``report/`` (report.md, metrics.json).
+            ROUGE-L printed and written to ``report/`` (report.md, metrics.json);
+            an isolated stage 3 (``data.task = "isolated"``, WLASL) reports
+            top-1 / top-5 per instance and per class instead.
 
 A step left out of ``--steps`` whose output a later step needs is read from
 ``workdir`` (an error names the step to run when it is missing).
@@ -362,8 +364,11 @@ def run(cfg, workdir: str, steps=STEPS) -> str | None:
                              train="stage3" in steps)  # fmt: skip
     if "evaluate" not in steps:
         return None
-    from signx_jax.evaluate import score_and_report
+    from signx_jax.evaluate import accuracy_and_report, score_and_report
 
+    if cfg.stage3.data.get("task", "recognition") == "isolated":
+        return accuracy_and_report(stage3, lat, vocab, os.path.join(workdir, "report"),
+                                   dataset=cfg.stage3.dataset)  # fmt: skip
     methods = tuple(dict.fromkeys(("ctc_greedy", cfg.stage3.decode.method)))
     return score_and_report(stage3, lat, vocab, os.path.join(workdir, "report"),
                             dataset=cfg.stage3.dataset, methods=methods)  # fmt: skip

@@ -19,14 +19,12 @@ import os
 import jax
 import pytest
 
-from configs import synthetic_corpus
+from configs import pipeline, synthetic_corpus
 from data_pipelines.datasets.convert import DATASETS
 from signx_jax import checkpoint as ckpt_lib
 from signx_jax import main as signx_main
 from signx_jax.data.vocab import Vocabulary
 from signx_jax.train import tasks
-
-STAGES = {"stage1": "pose2gloss", "stage2": "video2pose", "stage3": "cslr"}
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
@@ -34,7 +32,9 @@ def test_dataset_recipe_is_its_stage_configs(dataset):
     cfg = importlib.import_module(f"configs.{dataset}").get_config("tiny")
     cfg.data.root = "/data/somewhere"
     assert signx_main.config_problems(cfg) == []
-    for key, stage in STAGES.items():
+    stages = pipeline.stage_configs(dataset)
+    assert stages["stage3"] == ("isolated" if dataset == "wlasl" else "cslr")
+    for key, stage in stages.items():
         alone = importlib.import_module(f"configs.{dataset}_{stage}").get_config("tiny")
         assert cfg[key].to_dict() == alone.to_dict(), key
     assert cfg.stage2.stage1_model.to_dict() == cfg.stage1.model.to_dict()

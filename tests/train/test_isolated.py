@@ -84,8 +84,33 @@ def test_top1_per_instance_vs_per_class():
         {"topk": np.asarray(top2[3:] + [[0, 1]]), "target": np.asarray(labels[3:] + [0]),
          "mask": np.asarray([True, True, False]), "index": np.arange(3, 6)},
     ]  # fmt: skip
-    assert task.summarize_eval(outputs) == out
-    assert task.summarize_eval([])["num_clips"] == 0
+    vocab = Vocabulary(["A", "B", "C", "D"])  # ids 5..8 (after the 5 special tokens)
+    records = [{"gloss": vocab.id_to_token(i)} for i in labels] + [{"gloss": "PAD-ROW"}]
+    assert task.summarize_eval(outputs, vocab, source=records) == out
+    assert task.summarize_eval([], vocab, source=records)["num_clips"] == 0
+
+
+def test_an_out_of_vocabulary_reference_is_never_counted_correct():
+    """A dev/test gloss missing from the train vocabulary has the label <unk>; the
+    reference is the annotation text, so a <unk> (or any) prediction cannot match it."""
+    from signx_jax import schema
+
+    vocab = Vocabulary(["A", "B"])
+    unk, a = schema.UNK_ID, vocab.token_to_id("A")
+    records = [{"gloss": "ZEBRA"}, {"gloss": "ZEBRA"}, {"gloss": "A"}, {"gloss": "GIRAFFE"}]
+    assert vocab.encode("ZEBRA GIRAFFE") == [unk, unk]
+    outputs = [
+        {"topk": np.asarray([[unk, a], [unk, a], [a, unk], [a, unk]]),
+         "target": np.asarray([unk, unk, a, unk]), "mask": np.ones(4, bool),
+         "index": np.arange(4)},
+    ]  # fmt: skip
+    out = IsolatedTask(get_config("tiny"), len(vocab)).summarize_eval(
+        outputs, vocab, source=records
+    )
+    # Only clip 3 is right, at top-1 and top-2; per class: ZEBRA 0, A 1, GIRAFFE 0.
+    assert out["top1"] == pytest.approx(25.0) and out["top2"] == pytest.approx(25.0)
+    assert out["top1_per_class"] == pytest.approx(100 / 3)
+    assert out["num_clips"] == 4
 
 
 def test_config_selects_the_isolated_task(tmp_path):
