@@ -109,8 +109,8 @@ def rehearsal_config(dataset: str, folder: str, updates: tuple[int, int] | None 
     cfg.stage1.optim.lr = 2e-3
     cfg.stage1.decode.method = "greedy"
     cfg.stage3.data.num_views = 2
+    cfg.stage3.optim.noam_warmup = 30  # both stage 3s: the CSLR's and WLASL's classifier
     if "pruning" in cfg.stage3:  # CSLR (not WLASL's isolated classifier)
-        cfg.stage3.optim.noam_warmup = 30
         cfg.stage3.pruning.every, cfg.stage3.pruning.start = 30, 60
     cfg.keep_best = 2
     return cfg
