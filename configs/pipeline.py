@@ -11,6 +11,10 @@ converts the publisher files, trains stage 1, stage 2, writes the latent cache o
 each route, trains stage 3, releases the best-k average and evaluates it: the
 README's per-stage commands in one resumable job (``--steps`` runs a subset).
 
+WLASL is an isolated benchmark (one sign per clip): its stage 3 is the isolated
+classifier (``configs/wlasl_isolated.py``, ``data.task = "isolated"``) and the
+``evaluate`` step reports top-1 / top-5 instead of WER (``STAGE_CONFIGS``).
+
 ``data.source``:
   ``convert``    the publisher files under ``data.root`` (the README's layouts);
   ``rehearsal``  the synthetic corpus (``corpus``) written in this dataset's publisher
@@ -27,6 +31,15 @@ import ml_collections
 
 from configs import synthetic_corpus
 
+STAGE_CONFIGS = {"stage1": "pose2gloss", "stage2": "video2pose", "stage3": "cslr"}
+# configs/<dataset>_<name>.py of each stage where a dataset differs from STAGE_CONFIGS.
+DATASET_STAGE_CONFIGS = {"wlasl": {"stage3": "isolated"}}
+
+
+def stage_configs(dataset: str) -> dict[str, str]:
+    """{stage: the name of its config, configs/<dataset>_<name>.py} of ``dataset``."""
+    return {**STAGE_CONFIGS, **DATASET_STAGE_CONFIGS.get(dataset, {})}
+
 
 def pipeline_config(dataset: str, arg: str | None = None) -> ml_collections.ConfigDict:
     """``arg`` is the stage configs' ``size[,ablation...]`` (default ``base``)."""
@@ -36,7 +49,7 @@ def pipeline_config(dataset: str, arg: str | None = None) -> ml_collections.Conf
     # The training seed of all three stages (init, batch order, views, dropout).
     c.seed = 0
     stages = {}
-    for name, stage in (("stage1", "pose2gloss"), ("stage2", "video2pose"), ("stage3", "cslr")):
+    for name, stage in stage_configs(dataset).items():
         module = importlib.import_module(f"configs.{dataset}_{stage}")
         stages[name] = module.get_config(arg)
         stages[name].seed = c.get_ref("seed")

@@ -3,6 +3,9 @@
   python -m signx_jax.main --config configs/wlasl.py:base --workdir runs/wlasl \
       --config.data.root=/data/wlasl
 
+Stage 3 is the isolated classifier (configs/wlasl_isolated.py): the report is top-1 /
+top-5 accuracy, per instance and per class.
+
 arg: the stage configs' size[,ablation...] (tiny | small | base | ladder0..5).
 """
 

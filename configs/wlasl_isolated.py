@@ -6,12 +6,10 @@ the stage-3 latent cache of a clip, LayerNorm + masked mean over time + MLP
 Dev reports top-1 / top-5 per-instance and per-class accuracy; the best-k
 checkpoints are those with the lowest ``dev_top1_error`` (100 - top-1 %).
 
-Run (after stages 1-2 and the latent cache of configs/wlasl_video2pose.py)::
+WLASL's recipe (configs/wlasl.py) trains it as its stage 3::
 
-  python -m signx_jax.train.main --config configs/wlasl_isolated.py:base \
-      --config.data.latent_dir=data/wlasl100_latents/video --workdir runs/wlasl/isolated
-  python -m signx_jax.train.main --mode evaluate --config configs/wlasl_isolated.py:base \
-      --config.data.latent_dir=data/wlasl100_latents/video --workdir runs/wlasl/isolated
+  python -m signx_jax.main --config configs/wlasl.py:base --workdir runs/wlasl \
+      --config.data.root=/data/wlasl
 
 arg: tiny | small | base | ladderN (the CSLR sizes: ``model.latent_dim`` must be stage 1's).
 """

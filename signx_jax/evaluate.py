@@ -18,7 +18,9 @@ all go through these functions, so a number means the same everywhere:
   WER (sclite costs), BLEU-1..4 and ROUGE-L; ``gloss_wer`` is its WER, what
   ranks checkpoints;
 * ``decode_split`` = ``run_eval`` + ``sentences``; ``score_and_report`` does
-  both routes and both splits and writes ``metrics.json`` and ``report.md``.
+  both routes and both splits and writes ``metrics.json`` and ``report.md``;
+  ``accuracy_and_report`` is its isolated-recognition twin (WLASL: top-1 / top-5
+  against the annotation glosses, ``signx_jax.train.isolated``).
 """
 
 from __future__ import annotations
@@ -211,4 +213,49 @@ def score_and_report(
             f"WER after the `{get_cleanup(dataset).name}` gloss clean-up.\n\n"
         )
         f.write(table + "\n")
+    return table
+
+
+def accuracy_and_report(
+    trainer, latents: dict, vocab, out_dir: str, *, dataset: str, splits=("dev", "test")
+) -> str:
+    """``score_and_report`` for isolated recognition (WLASL, ``data.task = "isolated"``):
+    top-1 / top-5, per instance and per class, of each route's dev and test against
+    the annotation glosses (``IsolatedTask.summarize_eval``) -> table (also written
+    to ``out_dir``: metrics.json, report.md). A route's ``train`` split adds the
+    baselines: always the most frequent train gloss, and chance (1 / train classes)."""
+    from signx_jax.train.isolated import format_table as accuracy_table
+    from signx_jax.train.isolated import text_accuracy_summary
+
+    os.makedirs(out_dir, exist_ok=True)
+    rows, refs = {}, {}
+    for route, sources in latents.items():
+        for split in splits:
+            name = f"{route} / {split}"
+            outputs = run_eval(trainer, sources[split], vocab, desc=name, progress=True)
+            rows[name] = trainer.task.summarize_eval(outputs, vocab, source=sources[split])
+            if route == next(iter(latents)):
+                pairs = [zip(o["mask"], o["index"], strict=True) for o in outputs]
+                indices = [i for rows_ in pairs for v, i in rows_ if v]
+                refs[split] = reference_texts(sources[split], indices)
+    table = accuracy_table(rows)
+    summary = {"dataset": dataset, "metrics": rows}
+    train = next(iter(latents.values())).get("train")
+    if train is not None:
+        glosses = Counter(" ".join(str(train[i]["gloss"]).split()) for i in range(len(train)))
+        guess = glosses.most_common(1)[0][0]
+        baselines = {
+            f"most frequent train gloss / {split}": text_accuracy_summary(r, [[guess]] * len(r))
+            for split, r in refs.items()
+        }
+        summary["baselines"] = baselines
+        summary["chance_top1"] = 100.0 / len(glosses)
+        table += "\n\nBaseline, no model (always the most frequent train gloss):\n\n"
+        table += accuracy_table(baselines)
+        table += f"\n\nChance top-1: {summary['chance_top1']:.2f} % ({len(glosses)} classes)"
+    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    with open(os.path.join(out_dir, "report.md"), "w") as f:
+        f.write(f"# SignX isolated recognition on {dataset}\n\nReleased model; top-k accuracy "
+                f"(%) against the annotation glosses.\n\n{table}\n")  # fmt: skip
     return table

@@ -25,14 +25,16 @@ outputs are written atomically, see ``signx_jax/atomic.py``):
             mix), checkpoints ranked by dev WER over the routes; the released model
             is the mean of the best ``keep_best`` -> ``stage3/``;
   evaluate  the released CSLR on dev and test of each route: WER, BLEU-1..4,
-            ROUGE-L printed and written to ``report/`` (report.md, metrics.json).
+            ROUGE-L printed and written to ``report/`` (report.md, metrics.json);
+            an isolated stage 3 (``data.task = "isolated"``, WLASL) reports
+            top-1 / top-5 per instance and per class instead.
 
 A step left out of ``--steps`` whose output a later step needs is read from
 ``workdir`` (an error names the step to run when it is missing). ``--steps evaluate``
 alone re-scores a finished run: ``--splits`` picks the splits, ``--checkpoint N``
 scores checkpoint N instead of the released average. ``--stage3_config`` trains
 another stage 3 on the same latents: Sign2Text (``configs/<dataset>_translation.py``)
-or WLASL's classifier (``configs/wlasl_isolated.py``), written to ``stage3_<data.task>/``
+or WLASL as CSLR (``configs/wlasl_cslr.py``), written to ``stage3_<data.task>/``
 and ``report_<data.task>/`` of the same work dir. On a pod or a multi-GPU node
 every process runs the same command (``launch/``); ``signx_jax/distributed.py``
 joins them before any step.
@@ -363,9 +365,13 @@ def run_stage3(cfg, vocab, latent_dir, workdir, *, train: bool = True, checkpoin
 # -- the job ------------------------------------------------------------------------------
 
 
-def run(cfg, workdir: str, steps=STEPS, *, splits=("dev", "test"), checkpoint=None) -> str | None:
+def run(
+    cfg, workdir: str, steps=STEPS, *, splits=("dev", "test"), checkpoint=None, stage3_name=""
+) -> str | None:
     """Run ``steps`` of ``cfg``'s recipe in ``workdir``; returns the metrics table
-    when ``evaluate`` ran (on ``splits``, of ``checkpoint`` or the released model)."""
+    when ``evaluate`` ran (on ``splits``, of ``checkpoint`` or the released model).
+    ``stage3_name``: "" for the recipe's own stage 3 (``stage3/``, ``report/``), or the
+    suffix of another one trained on the same latents (``--stage3_config``)."""
     problems = config_problems(cfg, steps)
     if problems:  # before the data: a typo must not cost a generated corpus first
         raise faults.ConfigError("invalid config:\n  " + "\n  ".join(problems))
@@ -390,23 +396,20 @@ def run(cfg, workdir: str, steps=STEPS, *, splits=("dev", "test"), checkpoint=No
     if not ("stage3" in steps or "evaluate" in steps):
         return None
     kind = cfg.stage3.data.get("task", "recognition")
-    suffix = "" if kind == "recognition" else f"_{kind}"  # another stage 3 on the same latents
+    suffix = f"_{stage3_name}" if stage3_name else ""
     stage3_dir = os.path.join(workdir, "stage3" + suffix)
     stage3, lat, ckpt_steps = run_stage3(
         cfg, vocab, latent_dir, stage3_dir, train="stage3" in steps, checkpoint=checkpoint
     )
     if "evaluate" not in steps:
         return None
-    from signx_jax.evaluate import score_and_report
+    from signx_jax.evaluate import accuracy_and_report, score_and_report
     from signx_jax.train import translation
-    from signx_jax.train.isolated import IsolatedTask, evaluate_splits
 
     report_dir = os.path.join(workdir, "report" + suffix)
-    if isinstance(stage3.task, IsolatedTask):  # one class a clip: top-k accuracy per route
-        for route in cfg.routes:
-            evaluate_splits(stage3, os.path.join(latent_dir, route), splits, vocab,
-                            os.path.join(report_dir, route), ckpt_steps)  # fmt: skip
-        return None
+    if kind == "isolated":  # one class a clip (WLASL): top-k accuracy per route
+        return accuracy_and_report(stage3, lat, vocab, report_dir, dataset=cfg.stage3.dataset,
+                                   splits=tuple(splits))  # fmt: skip
     if isinstance(stage3.task, translation.TranslationTask):  # BLEU-1..4, ROUGE-L
         target_vocab = translation.target_vocab_for(cfg.stage3, None, stage3_dir)
         return translation.score_splits(stage3, lat, vocab, target_vocab, splits, report_dir)
@@ -423,11 +426,14 @@ def main(argv) -> None:
     logging.getLogger("absl").setLevel(logging.WARNING)  # orbax is chatty at INFO
     distributed.initialize()  # joins the other processes of a pod; alone, a no-op
     cfg, workdir = _CONFIG.value, os.path.abspath(_WORKDIR.value)
-    if _STAGE3.value is not None:
+    stage3_name = ""
+    if _STAGE3.value is not None:  # another stage 3 on the recipe's latents
         cfg.stage3 = _STAGE3.value
+        stage3_name = cfg.stage3.data.get("task", "recognition")
     steps = [s for s in STEPS if s in _STEPS.value] + [s for s in _STEPS.value if s not in STEPS]
     t0 = time.time()
-    table = run(cfg, workdir, steps, splits=_SPLITS.value, checkpoint=_CHECKPOINT.value)
+    table = run(cfg, workdir, steps, splits=_SPLITS.value, checkpoint=_CHECKPOINT.value,
+                stage3_name=stage3_name)  # fmt: skip
     if table is not None:
         print(table)
     args = " ".join(sys.argv[1:]) or "--config configs/demo.py --workdir runs/demo"

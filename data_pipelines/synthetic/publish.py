@@ -13,6 +13,8 @@ phoenix2014     phoenix-2014-multisigner/annotations/manual/<split>.corpus.csv,
                 phoenix-2014-multisigner/features/fullFrame-210x260px/<split>/<id>/1/*.png
 csl_daily       sentence_label/{video_map,split_1}.txt, sentence/frames_512x512/<name>/*.jpg
 wlasl           WLASL_v0.3.json, frames/<video_id>/*.jpg (one gloss per clip)
+asllrp          xml_extract_<split>.xml (the DAI 2 export: one COLLECTION per signer,
+                each sign's frames), frames/<COLLECTION NAME>-<ID>/*.jpg, splits.txt
 ==============  ==================================================================
 
 Poses go to ``<root>/poses/<split>/<key>.npz``: one array per stream plus
@@ -25,6 +27,7 @@ rehearsal layout exercises every line a real download goes through.
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -33,7 +36,7 @@ from PIL import Image
 
 from signx_jax import schema
 
-LAYOUTS = ("phoenix2014t", "phoenix2014", "csl_daily", "wlasl")
+LAYOUTS = ("phoenix2014t", "phoenix2014", "csl_daily", "wlasl", "asllrp")
 WLASL_SPLITS = {"train": "train", "dev": "val", "test": "test"}
 
 
@@ -112,6 +115,8 @@ def _write_clip(dataset, root, split, clip, tables, signers, wlasl_index) -> str
         )
         tables.setdefault("split_1", ["name|split"]).append(f"{key}|{split}")
         return key
+    if dataset == "asllrp":
+        return _asllrp_utterance(root, split, clip, tables)
     # wlasl: one instance per clip, its gloss the class.
     if len(gloss.split()) != 1:
         raise ValueError(f"clip {name}: WLASL is isolated, one gloss per clip; got {gloss!r}")
@@ -127,7 +132,60 @@ def _write_clip(dataset, root, split, clip, tables, signers, wlasl_index) -> str
     return name
 
 
+def _asllrp_utterance(root: Path, split: str, clip: dict, tables: dict) -> str:
+    """One UTTERANCE of the DAI 2 export (``data_pipelines/datasets/asllrp.py``): its
+    frames already cut (``frames/<clip id>/``), START/END_FRAME inclusive, each SIGN's
+    DOMINANT_HAND frames inclusive; the clip id is ``<COLLECTION NAME>-<ID>``."""
+    collection = f"synthetic_{clip['signer']}"
+    uid = len(tables.get("splits", [""])) - 1
+    key = f"{collection}-{uid}"
+    _frames(root / "frames" / key, clip["rgb"], "{:05d}.jpg")
+    glosses = clip["gloss"].split()
+    spans = np.asarray(clip["gloss_spans"]).reshape(-1, 2)
+    if len(spans) != len(glosses):
+        raise ValueError(f"clip {clip['clip_id']}: ASLLRP times every sign; "
+                         f"{len(glosses)} glosses, {len(spans)} spans")  # fmt: skip
+    signs = [(g, int(s), int(e) - 1) for g, (s, e) in zip(glosses, spans, strict=True)]
+    tables.setdefault("asllrp", {}).setdefault(split, {}).setdefault(collection, []).append(
+        (uid, len(clip["rgb"]) - 1, clip.get("translation", ""), signs)
+    )
+    tables.setdefault("splits", ["name|split"]).append(f"{key}|{split}")
+    return key
+
+
+def _asllrp_xml(collections: dict) -> ET.ElementTree:
+    """{collection name: [(utterance ID, last frame, translation, signs)]} -> the export."""
+    quoted = lambda text: f"'{text}'"  # noqa: E731 (the DAI quotes its text values)
+    top = ET.Element("SIGNSTREAM_DAI", AUTHOR="BOSTON UNIVERSITY", DOWNLOAD_DATE="synthetic")
+    colls = ET.SubElement(top, "COLLECTIONS")
+    for number, (name, utterances) in enumerate(collections.items()):
+        coll = ET.SubElement(colls, "COLLECTION", ID=str(number), NAME=name)
+        media = ET.SubElement(coll, "MEDIA-FILES")
+        ET.SubElement(media, "MEDIA-FILE", {"ID": str(number), "FILE-NAME": f"{name}.mp4"})
+        tier = coll
+        for tag in ("TEMPORAL-PARTITIONS", "TEMPORAL-PARTITION", "SEGMENT-TIERS", "SEGMENT-TIER"):
+            tier = ET.SubElement(tier, tag)
+        ET.SubElement(tier, "PARTICIPANT").text = quoted(name.removeprefix("synthetic_"))
+        utts = ET.SubElement(tier, "UTTERANCES")
+        for uid, last, translation, signs in utterances:
+            utt = ET.SubElement(utts, "UTTERANCE", ID=str(uid), START_FRAME="0",
+                                END_FRAME=str(last))  # fmt: skip
+            ET.SubElement(utt, "TRANSLATION").text = quoted(translation)
+            manuals = ET.SubElement(utt, "MANUALS")
+            for k, (gloss, start, end) in enumerate(signs):
+                sign = ET.SubElement(manuals, "SIGN", ID=f"{uid}{k:03d}")
+                ET.SubElement(sign, "LABEL").text = quoted(gloss)
+                ET.SubElement(sign, "DOMINANT_HAND", START_FRAME=str(start), END_FRAME=str(end))
+    return ET.ElementTree(top)
+
+
 def _write_tables(dataset, root: Path, tables: dict[str, list[str]], wlasl_index) -> None:
+    if dataset == "asllrp":
+        for split, collections in tables.get("asllrp", {}).items():
+            _asllrp_xml(collections).write(root / f"xml_extract_{split}.xml", encoding="utf-8",
+                                           xml_declaration=True)  # fmt: skip
+        (root / "splits.txt").write_text("\n".join(tables.get("splits", [])) + "\n")
+        return
     if dataset == "phoenix2014t":
         ann = root / "PHOENIX-2014-T" / "annotations" / "manual"
         names = {s: f"PHOENIX-2014-T.{s}.corpus.csv" for s in tables}

@@ -12,9 +12,13 @@ valid clips of a batch. Evaluation: top-1 per-instance (micro) and per-class
 (macro over the classes present) accuracy, as WLASL papers report them, plus
 top-5 per-instance and per-class; ``top1_error = 100 - top1`` is what the
 best-k checkpointing minimises (``train.best_metric = "dev_top1_error"``).
+The reference of a clip is its record's annotation gloss
+(``signx_jax.evaluate.reference_texts``), never its label id: a dev/test gloss
+missing from the train vocabulary has the label ``<unk>``, and a ``<unk>``
+prediction must not count as reading it (such a clip can never be right).
 
 Selected by ``data.task = "isolated"`` (``configs/wlasl_isolated.py``) in
-``signx_jax.train.main``; it plugs into the generic loop like ``CSLRTask``.
+``signx_jax.main`` (WLASL's recipe); it plugs into the generic loop like ``CSLRTask``.
 """
 
 from __future__ import annotations
@@ -49,6 +53,17 @@ def topk_hit_preds(labels: np.ndarray, topk: np.ndarray) -> np.ndarray:
     labels, topk = np.asarray(labels), np.asarray(topk)
     hit = (topk == labels[:, None]).any(axis=1)
     return np.where(hit, labels, topk[:, 0])
+
+
+def text_accuracy_summary(refs: list[str], topk_texts: list[list[str]]) -> dict[str, float]:
+    """Reference glosses [N] and the top-k predicted glosses [N, k] (best first) ->
+    ``accuracy_summary``: the classes are the reference glosses present."""
+    classes = {g: i for i, g in enumerate(dict.fromkeys(refs))}
+    k = len(topk_texts[0]) if topk_texts else TOP_K
+    labels = np.asarray([classes[g] for g in refs], np.int64)
+    # A predicted gloss that is no reference gloss (<unk> included) matches nothing: -1.
+    topk = np.asarray([[classes.get(g, -1) for g in row] for row in topk_texts], np.int64)
+    return accuracy_summary(labels, topk.reshape(len(refs), k), max(len(classes), 1))
 
 
 def accuracy_summary(labels, topk, num_classes: int) -> dict[str, float]:
@@ -105,13 +120,20 @@ class IsolatedTask:
         return {"topk": topk.astype(jnp.int32), "target": target, "mask": mask,
                 "index": batch["index"]}  # fmt: skip
 
-    def summarize_eval(self, outputs, vocab=None, target_vocab=None, **_):
+    def summarize_eval(self, outputs, vocab, target_vocab=None, *, source, **_):
+        """Top-k accuracy of the valid rows against the annotation gloss of each
+        record of ``source`` (the module docstring: never the label id)."""
+        from signx_jax.data.vocab import ids_to_text
+        from signx_jax.evaluate import reference_texts
+
         if not outputs:  # an empty split
-            return accuracy_summary(np.zeros(0), np.zeros((0, self.top_k)), self.num_classes)
+            return text_accuracy_summary([], [])
         mask = np.concatenate([np.asarray(o["mask"], bool) for o in outputs])
-        labels = np.concatenate([np.asarray(o["target"]) for o in outputs])[mask]
+        index = np.concatenate([np.asarray(o["index"]) for o in outputs])[mask]
         topk = np.concatenate([np.asarray(o["topk"]) for o in outputs])[mask]
-        return accuracy_summary(labels, topk, self.num_classes)
+        refs = reference_texts(source, index)
+        hyps = [[ids_to_text([i], vocab) for i in row] for row in topk]
+        return text_accuracy_summary(refs, hyps)
 
 
 def format_table(rows: dict[str, dict[str, float]]) -> str:
@@ -126,26 +148,3 @@ def format_table(rows: dict[str, dict[str, float]]) -> str:
         ]  # fmt: skip
         lines.append(f"{split:<5}  " + "  ".join(cells))
     return "\n".join(lines)
-
-
-def evaluate_splits(trainer, latent_dir: str, splits, vocab, out_dir: str, steps) -> dict:
-    """Score ``trainer``'s model (the released params, checkpoint ``steps``) on
-    each split of ``latent_dir``: prints the table, writes ``out_dir/metrics.json``
-    ({"checkpoints": steps, "splits": {split: metrics}}) and returns it."""
-    import json
-    import os
-
-    from signx_jax.data import shards
-    from signx_jax.train.fit import evaluate
-
-    rows = {
-        name: evaluate(trainer, shards.open_split(latent_dir, name), vocab, desc=name)
-        for name in splits
-    }
-    result = {"checkpoints": [int(s) for s in steps], "splits": rows}
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
-        json.dump(result, f, indent=1, sort_keys=True)
-    print(f"checkpoints {result['checkpoints']}, top-k accuracy (%)\n" + format_table(rows))
-    print(f"metrics: {out_dir}/metrics.json")
-    return result

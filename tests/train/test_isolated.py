@@ -6,7 +6,7 @@
   latent shards where each class has its own mean pattern (plus per-clip and
   per-frame noise), reaches >= 90 % top-1 on held-out clips; the best-k
   checkpoints (lowest ``dev_top1_error``) are averaged and scored as
-  ``main --mode evaluate`` does.
+  ``main --steps evaluate`` does.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from signx_jax import checkpoint as ckpt_lib
 from signx_jax import metrics
 from signx_jax.data import shards
 from signx_jax.data.vocab import Vocabulary
+from signx_jax.evaluate import accuracy_and_report
 from signx_jax.main import stage3_task
 from signx_jax.train import faults, isolated
 from signx_jax.train.fit import evaluate, fit
@@ -83,8 +84,33 @@ def test_top1_per_instance_vs_per_class():
         {"topk": np.asarray(top2[3:] + [[0, 1]]), "target": np.asarray(labels[3:] + [0]),
          "mask": np.asarray([True, True, False]), "index": np.arange(3, 6)},
     ]  # fmt: skip
-    assert task.summarize_eval(outputs) == out
-    assert task.summarize_eval([])["num_clips"] == 0
+    vocab = Vocabulary(["A", "B", "C", "D"])  # ids 5..8 (after the 5 special tokens)
+    records = [{"gloss": vocab.id_to_token(i)} for i in labels] + [{"gloss": "PAD-ROW"}]
+    assert task.summarize_eval(outputs, vocab, source=records) == out
+    assert task.summarize_eval([], vocab, source=records)["num_clips"] == 0
+
+
+def test_an_out_of_vocabulary_reference_is_never_counted_correct():
+    """A dev/test gloss missing from the train vocabulary has the label <unk>; the
+    reference is the annotation text, so a <unk> (or any) prediction cannot match it."""
+    from signx_jax import schema
+
+    vocab = Vocabulary(["A", "B"])
+    unk, a = schema.UNK_ID, vocab.token_to_id("A")
+    records = [{"gloss": "ZEBRA"}, {"gloss": "ZEBRA"}, {"gloss": "A"}, {"gloss": "GIRAFFE"}]
+    assert vocab.encode("ZEBRA GIRAFFE") == [unk, unk]
+    outputs = [
+        {"topk": np.asarray([[unk, a], [unk, a], [a, unk], [a, unk]]),
+         "target": np.asarray([unk, unk, a, unk]), "mask": np.ones(4, bool),
+         "index": np.arange(4)},
+    ]  # fmt: skip
+    out = IsolatedTask(get_config("tiny"), len(vocab)).summarize_eval(
+        outputs, vocab, source=records
+    )
+    # Only clip 3 is right, at top-1 and top-2; per class: ZEBRA 0, A 1, GIRAFFE 0.
+    assert out["top1"] == pytest.approx(25.0) and out["top2"] == pytest.approx(25.0)
+    assert out["top1_per_class"] == pytest.approx(100 / 3)
+    assert out["num_clips"] == 4
 
 
 def test_config_selects_the_isolated_task():
@@ -161,16 +187,15 @@ def test_tiny_classifier_learns_a_synthetic_isolated_problem(latent_dir, tmp_pat
         assert result.dev_metrics["top1"] >= 90.0, result.dev_metrics
         assert result.dev_metrics["num_clips"] == SIZES["dev"]
 
-        # main --mode evaluate: the mean of the best-k by dev_top1_error, on dev and test.
+        # main --steps evaluate: the mean of the best-k by dev_top1_error, on dev and test.
         trainer = result.trainer
         steps = ckpt_lib.restore_released(trainer, str(workdir), cfg.train.keep_best)
         assert len(steps) == 2 and set(steps) <= {50, 100, 150}
-        out = isolated.evaluate_splits(
-            trainer, cfg.data.latent_dir, ["dev", "test"], vocab, str(workdir / "report"), steps
-        )
+        lat = {"video": {s: shards.open_split(cfg.data.latent_dir, s) for s in SIZES}}
+        table = accuracy_and_report(trainer, lat, vocab, str(workdir / "report"), dataset="wlasl")
     saved = json.loads((workdir / "report" / "metrics.json").read_text())
-    assert saved == json.loads(json.dumps(out))
-    test = saved["splits"]["test"]
+    assert "video / test" in table and saved["chance_top1"] == pytest.approx(100 / 8)
+    test = saved["metrics"]["video / test"]
     assert test["num_clips"] == SIZES["test"]
     assert test["top1"] >= 90.0 and test["top1_per_class"] >= 90.0, test
     assert test["top5"] >= test["top1"]
