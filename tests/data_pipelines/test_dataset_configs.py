@@ -117,7 +117,7 @@ def train_batches(cfg, features, vocab):
 
 
 def write_cache(encode, cfg, vocab, latent_dir, mesh) -> None:
-    """Every split of ``cfg``'s shards -> latent records (main --mode cache)."""
+    """Every split of ``cfg``'s shards -> latent records (the main job's latents step)."""
     for split in splits_of(Path(cfg.data.data_dir)):
         write_latents(
             encode, shards.open_split(cfg.data.data_dir, split), vocab, str(latent_dir), split,
@@ -216,7 +216,7 @@ def test_wlasl_isolated_config_reads_the_converted_shards(converted):
         max_label_len=cfg.data.max_label_len,
     )  # fmt: skip
     outputs = [jax.device_get(task.eval_fn(model, {}, jax.tree.map(jnp.asarray, b))) for b in it]
-    assert task.summarize_eval(outputs)["num_clips"] == len(dev)
+    assert task.summarize_eval(outputs, vocab, source=dev)["num_clips"] == len(dev)
 
 
 def _train(trainer, cfg, vocab) -> None:
