@@ -225,7 +225,7 @@ def accuracy_and_report(
     to ``out_dir``: metrics.json, report.md). A route's ``train`` split adds the
     baselines: always the most frequent train gloss, and chance (1 / train classes)."""
     from signx_jax.train.isolated import format_table as accuracy_table
-    from signx_jax.train.isolated import text_accuracy_summary
+    from signx_jax.train.isolated import text_accuracy_summary, topk_texts
 
     os.makedirs(out_dir, exist_ok=True)
     rows, refs = {}, {}
@@ -233,11 +233,9 @@ def accuracy_and_report(
         for split in splits:
             name = f"{route} / {split}"
             outputs = run_eval(trainer, sources[split], vocab, desc=name, progress=True)
-            rows[name] = trainer.task.summarize_eval(outputs, vocab, source=sources[split])
-            if route == next(iter(latents)):
-                pairs = [zip(o["mask"], o["index"], strict=True) for o in outputs]
-                indices = [i for rows_ in pairs for v, i in rows_ if v]
-                refs[split] = reference_texts(sources[split], indices)
+            split_refs, hyps = topk_texts(outputs, sources[split], vocab)
+            rows[name] = text_accuracy_summary(split_refs, hyps)
+            refs.setdefault(split, split_refs)  # the first route's, for the baselines
     table = accuracy_table(rows)
     summary = {"dataset": dataset, "metrics": rows}
     train = next(iter(latents.values())).get("train")

@@ -404,13 +404,14 @@ def run(
     if "evaluate" not in steps:
         return None
     from signx_jax.evaluate import accuracy_and_report, score_and_report
-    from signx_jax.train import translation
 
     report_dir = os.path.join(workdir, "report" + suffix)
     if kind == "isolated":  # one class a clip (WLASL): top-k accuracy per route
         return accuracy_and_report(stage3, lat, vocab, report_dir, dataset=cfg.stage3.dataset,
                                    splits=tuple(splits))  # fmt: skip
-    if isinstance(stage3.task, translation.TranslationTask):  # BLEU-1..4, ROUGE-L
+    if kind == "translation":  # BLEU-1..4, ROUGE-L
+        from signx_jax.train import translation
+
         target_vocab = translation.target_vocab_for(cfg.stage3, None, stage3_dir)
         return translation.score_splits(stage3, lat, vocab, target_vocab, splits, report_dir)
     methods = tuple(dict.fromkeys(("ctc_greedy", cfg.stage3.decode.method)))

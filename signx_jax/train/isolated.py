@@ -123,17 +123,22 @@ class IsolatedTask:
     def summarize_eval(self, outputs, vocab, target_vocab=None, *, source, **_):
         """Top-k accuracy of the valid rows against the annotation gloss of each
         record of ``source`` (the module docstring: never the label id)."""
-        from signx_jax.data.vocab import ids_to_text
-        from signx_jax.evaluate import reference_texts
+        return text_accuracy_summary(*topk_texts(outputs, source, vocab))
 
-        if not outputs:  # an empty split
-            return text_accuracy_summary([], [])
-        mask = np.concatenate([np.asarray(o["mask"], bool) for o in outputs])
-        index = np.concatenate([np.asarray(o["index"]) for o in outputs])[mask]
-        topk = np.concatenate([np.asarray(o["topk"]) for o in outputs])[mask]
-        refs = reference_texts(source, index)
-        hyps = [[ids_to_text([i], vocab) for i in row] for row in topk]
-        return text_accuracy_summary(refs, hyps)
+
+def topk_texts(outputs, source, vocab) -> tuple[list[str], list[list[str]]]:
+    """(annotation glosses, top-k predicted glosses) of the valid rows of eval
+    ``outputs`` of ``source``, in order."""
+    from signx_jax.data.vocab import ids_to_text
+    from signx_jax.evaluate import reference_texts
+
+    if not outputs:  # an empty split
+        return [], []
+    mask = np.concatenate([np.asarray(o["mask"], bool) for o in outputs])
+    index = np.concatenate([np.asarray(o["index"]) for o in outputs])[mask]
+    topk = np.concatenate([np.asarray(o["topk"]) for o in outputs])[mask]
+    hyps = [[ids_to_text([i], vocab) for i in row] for row in topk]
+    return reference_texts(source, index), hyps
 
 
 def format_table(rows: dict[str, dict[str, float]]) -> str:
