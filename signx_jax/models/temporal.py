@@ -169,36 +169,108 @@ class MultiScaleTemporalConv(nnx.Module):
 
 
 class LSTM(nnx.Module):
-    """One direction of an LSTM; input projection for all steps at once, scan over time."""
+    """The weights of one LSTM direction (PyTorch's gate order i, f, g, o)."""
 
     def __init__(self, in_features: int, hidden: int, cfg: Any, *, rngs: nnx.Rngs):
         self.hidden = hidden
         self.w_ih = layers.dense(in_features, 4 * hidden, ("embed", "mlp"), cfg, rngs)
         self.w_hh = layers.dense(hidden, 4 * hidden, (None, "mlp"), cfg, rngs, use_bias=False)
 
-    def __call__(self, x: jax.Array) -> jax.Array:
-        """x [B, T, C] -> h [B, T, H] (left to right; the caller handles padding)."""
-        gates_x = jnp.swapaxes(self.w_ih(x), 0, 1)  # [T, B, 4H]
-        w_hh = self.w_hh.kernel[...].astype(gates_x.dtype)
 
-        def step(carry, g_x):
-            h, c = carry
-            g = (g_x + h.astype(g_x.dtype) @ w_hh).astype(jnp.float32)
-            i, f, g, o = jnp.split(g, 4, axis=-1)
-            c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
-            h = jax.nn.sigmoid(o) * jnp.tanh(c)
-            return (h, c), h
-
-        zeros = jnp.zeros((x.shape[0], self.hidden), jnp.float32)
-        _, hs = jax.lax.scan(step, (zeros, zeros), gates_x)
-        return jnp.swapaxes(hs, 0, 1).astype(x.dtype)
+def _gates(g: jax.Array) -> tuple[jax.Array, ...]:
+    """Pre-activations [..., 4H] -> sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)."""
+    i, f, c, o = jnp.split(g, 4, axis=-1)
+    return jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(c), jax.nn.sigmoid(o)
 
 
-def _reverse_valid(x: jax.Array, lengths: jax.Array) -> jax.Array:
-    """Reverse each sequence within its length, padding stays in place (an involution)."""
-    t = jnp.arange(x.shape[1])[None, :]
-    idx = jnp.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)
-    return jnp.take_along_axis(x, idx[..., None], axis=1)
+def _recur(h: jax.Array, w_hh: tuple[jax.Array, jax.Array], transpose: bool = False):
+    """h [2, B, n] times each direction's w_hh [H, 4H] (or its transpose) -> [2, B, m].
+
+    Two dots, not one batched dot: XLA:CPU runs independent dots on separate
+    threads, a batched one on one thread. The weights come as two arrays (a
+    slice of a stacked [2, H, 4H] would be copied in every step of the scan)
+    and the transpose is a contraction over the weights' second axis, not a
+    materialized array."""
+    dims = (((1,), (1 if transpose else 0,)), ((), ()))
+    dt = w_hh[0].dtype
+    return jnp.stack(
+        [
+            jax.lax.dot_general(h[d].astype(dt), w_hh[d], dims, preferred_element_type=jnp.float32)
+            for d in (0, 1)
+        ]
+    )
+
+
+def _bilstm_forward(gates_x, w_hh, mask):
+    """gates_x [T, 2, B, 4H], w_hh 2 x [H, 4H], mask [T, 2, B, 1] -> h [T, 2, B, H]
+    and what the backward pass needs (pre-activations and cells)."""
+    zeros = jnp.zeros(gates_x.shape[1:-1] + (w_hh[0].shape[0],), jnp.float32)
+
+    def step(carry, inputs):
+        h, c = carry
+        g_x, m = inputs
+        g = g_x.astype(jnp.float32) + _recur(h, w_hh)
+        i, f, cand, o = _gates(g)
+        c = (f * c + i * cand) * m
+        h = o * jnp.tanh(c)
+        return (h, c), (h, c, g)
+
+    _, (hs, cs, gs) = jax.lax.scan(step, (zeros, zeros), (gates_x, mask))
+    return hs, cs, gs
+
+
+@jax.custom_vjp
+def bilstm_scan(gates_x: jax.Array, w_hh: tuple[jax.Array, jax.Array], mask: jax.Array) -> jax.Array:
+    """Both directions of one BiLSTM layer in one scan over time.
+
+    gates_x [T, 2, B, 4H] is x @ W_ih + b per direction, direction 1 already
+    reversed in time; w_hh a pair of [H, 4H]; mask [T, 2, B, 1] is 0.0 on padding. A
+    masked step resets the state to zero, so after the time reversal the front
+    padding of direction 1 leaves its state at zero, as if each sequence were
+    reversed within its own length. Returns h [T, 2, B, H] float32 (0 on padding).
+
+    The hand-written backward pass carries only (dh, dc) through its reverse
+    scan and computes dW_hh for all steps as one matmul afterwards; autodiff
+    of the scan would accumulate dW_hh with an outer product inside the loop,
+    one extra small matmul per step (the recurrence is latency-bound on CPU).
+    """
+    return _bilstm_forward(gates_x, w_hh, mask)[0]
+
+
+def _bilstm_scan_fwd(gates_x, w_hh, mask):
+    hs, cs, gs = _bilstm_forward(gates_x, w_hh, mask)
+    return hs, (hs, cs, gs, w_hh, mask, jnp.zeros((), gates_x.dtype))
+
+
+def _bilstm_scan_bwd(res, d_hs):
+    hs, cs, gs, w_hh, mask, gx_like = res
+    c_prev = jnp.concatenate([jnp.zeros_like(cs[:1]), cs[:-1]])
+
+    def step(carry, inputs):
+        dh_next, dc_next = carry
+        dh_out, g, c, cp, m = inputs
+        i, f, cand, o = _gates(g)
+        tc = jnp.tanh(c)
+        dh = dh_out + dh_next
+        dc = (dc_next + dh * o * (1 - tc * tc)) * m
+        d_gate = jnp.concatenate(
+            [dc * cand * i * (1 - i), dc * cp * f * (1 - f), dc * i * (1 - cand * cand),
+             dh * tc * o * (1 - o)],
+            axis=-1,
+        )  # fmt: skip
+        return (_recur(d_gate, w_hh, transpose=True), dc * f), d_gate
+
+    zeros = jnp.zeros_like(hs[0])
+    _, d_gates = jax.lax.scan(step, (zeros, zeros), (d_hs, gs, cs, c_prev, mask), reverse=True)
+    h_prev = jnp.concatenate([jnp.zeros_like(hs[:1]), hs[:-1]])
+    d_w = tuple(
+        jnp.einsum("tbh,tbg->hg", h_prev[:, d], d_gates[:, d]).astype(w.dtype)
+        for d, w in enumerate(w_hh)
+    )
+    return d_gates.astype(gx_like.dtype), d_w, jnp.zeros_like(mask)
+
+
+bilstm_scan.defvjp(_bilstm_scan_fwd, _bilstm_scan_bwd)
 
 
 class BiLSTM(nnx.Module):
@@ -218,10 +290,15 @@ class BiLSTM(nnx.Module):
     def __call__(self, x: jax.Array, lengths: jax.Array) -> jax.Array:
         """x [B, T', C], lengths [B] -> u [B, T', 2H], zero beyond each length."""
         mask = length_mask(lengths, x.shape[1])
+        # [T, 2, B, 1]: direction 1 runs on the time-reversed sequence.
+        m = jnp.stack([mask.T, mask.T[::-1]], axis=1)[..., None].astype(jnp.float32)
         for fwd, bwd in zip(self.fwd, self.bwd, strict=True):
-            x = _zero_pad(x, mask)
-            back = _reverse_valid(bwd(_reverse_valid(x, lengths)), lengths)
-            x = jnp.concatenate([fwd(x), back], axis=-1)
+            x = jnp.swapaxes(_zero_pad(x, mask), 0, 1)  # [T, B, C]
+            gates_x = jnp.stack([fwd.w_ih(x), bwd.w_ih(x)[::-1]], axis=1)
+            w_hh = tuple(d.w_hh.kernel[...].astype(gates_x.dtype) for d in (fwd, bwd))
+            h = bilstm_scan(gates_x, w_hh, m)
+            x = jnp.concatenate([h[:, 0], h[::-1, 1]], axis=-1).astype(gates_x.dtype)
+            x = jnp.swapaxes(x, 0, 1)
         return constrain(_zero_pad(x, mask), ("batch", "length", "act_embed"))
 
 
