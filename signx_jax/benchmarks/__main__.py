@@ -5,9 +5,10 @@ r"""Every benchmark table in one run (README "Benchmarks and scaling")::
 
 Parts (fixed seeds; float32 on one CPU device unless stated):
 
-* ``train``      per-stage train step: step time, examples/s, frames/s and FLOP/s
-                 as a share of the matmul peak measured in the same run, plus
-                 the vac_baseline CSLR step against the PyTorch reference
+* ``train``      per-stage train step: wall-clock step time, examples/s, frames/s
+                 and FLOP/s as a share of the matmul rate measured in the same
+                 run, plus the vac_baseline CSLR step against the same stack in
+                 plain JAX and in PyTorch, timed turn by turn
                  (``signx_jax/benchmarks/train_step.py``);
 * ``pipeline``   Grain train batches (records/s) vs the stage-1 step's
                  consumption and vs a raw sequential read of the same shards
@@ -165,8 +166,8 @@ def main(argv) -> None:
     t0 = time.perf_counter()
     consumer = None
     if "train" in parts:
-        rows, peak = train_step.run_all(train_step._STAGES.value, train_step._STEPS.value)
-        tables.append(train_step.format_table(rows, peak))
+        table, rows = train_step.report()
+        tables.append(table)
         consumer = rows.get("pose2gloss", {}).get("examples_s")
     if "pipeline" in parts:
         tables.append(input_pipeline.table(None, consumer))  # 128 random pose clips

@@ -1,29 +1,30 @@
 """Train-step throughput of each SignX stage on this machine (README "Benchmarks and scaling").
 
 For each stage at a stated config (the real ``Trainer`` and ``Task``, float32,
-one device, fixed seeds) prints step time, examples/s, frames/s and the
-model's FLOP/s as a fraction of this machine's *measured* float32 matmul peak
-(a jitted square matmul timed in the same run). Both are measured in wall
-time and in CPU time of the process: on a shared machine the wall clock
-depends on the others' load, CPU seconds much less so; "idle" numbers are
-CPU-s / core count, what an otherwise idle machine would give if the step
-used every core. Model FLOPs are XLA's cost
+one device, fixed seeds) prints the measured wall-clock step time, examples/s,
+frames/s and the model's FLOP/s as a fraction of this machine's float32 matmul
+rate measured in the same run (a jitted square matmul). CPU-seconds per wall
+second shows how many cores the step keeps busy. Model FLOPs are XLA's cost
 analysis of the compiled step plus the BiLSTM recurrent matmuls XLA counts
-only once per scan (x3 for forward + backward).
+only once per scan.
 
 The ``vac_baseline`` row is the VAC CSLR stack (Conv1D K5-P2-K5-P2 + 2 x
 BiLSTM + CTC, Adam) at batch 8, T = 256 frames, 1024-d input and 1,296
-classes, the setting of the PyTorch reference (0.67 s/step, 3,060 frames/s on
-this 2-core machine)::
+classes. It is timed against two references run in the same process, turn by
+turn: the same stack in plain JAX (``vac_jax.py``) and in PyTorch
+(``vac_torch.py``, a subprocess in its own virtual environment; built by the
+command in its docstring, found at ``--torch_python``)::
 
     python -m signx_jax.benchmarks.train_step
-    python -m signx_jax.benchmarks.train_step --stages cslr_vac --steps 10
+    python -m signx_jax.benchmarks.train_step --stages cslr_vac --steps 10 --rounds 3
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import subprocess
 import time
 from typing import Any
 
@@ -36,13 +37,10 @@ from absl import app, flags
 from configs.common import train_config
 from signx_jax import schema
 from signx_jax.aot import make_task
+from signx_jax.benchmarks import vac_jax
 from signx_jax.models.summary import train_step_flops
 from signx_jax.train.loop import Trainer
 
-REFERENCE_VAC_SECONDS = 0.67  # PyTorch VAC on this machine, batch 8 x 256 frames
-# No clock is visible inside this VM (no cpufreq); bound it from above by the
-# fastest boost clock of any x86 server core of this generation (EPYC 72F3).
-MAX_BOOST_GHZ = 4.1
 NUM_SPECIAL = len(schema.SPECIAL_TOKENS)
 
 
@@ -138,7 +136,13 @@ def _timed(fn) -> tuple[float, float]:
     return time.perf_counter() - t0, time.process_time() - c0
 
 
-def run_bench(b: Bench, steps: int, peak: tuple[float, float]) -> dict[str, float]:
+def _step_times(step, steps: int) -> tuple[list[float], list[float]]:
+    walls, cpus = zip(*(_timed(step) for _ in range(steps)), strict=True)
+    return list(walls), list(cpus)
+
+
+def bench_step(b: Bench):
+    """(a blocking zero-argument train step of the project's Trainer, its FLOPs, compile s)."""
     cfg = bench_config(b)
     task = make_task(cfg, b.vocab)
     trainer = Trainer(cfg, task)
@@ -148,85 +152,96 @@ def run_bench(b: Bench, steps: int, peak: tuple[float, float]) -> dict[str, floa
     jax.block_until_ready(trainer.train_step(batch))  # compile
     compile_s = time.perf_counter() - t0
     jax.block_until_ready(trainer.train_step(batch))
-    step = lambda: jax.block_until_ready(trainer.train_step(batch))  # noqa: E731
-    walls, cpus = np.asarray([_timed(step) for _ in range(steps)]).T
+    return lambda: jax.block_until_ready(trainer.train_step(batch)), flops, compile_s
+
+
+def summarize(b: Bench, walls, cpus, flops: float, peak: tuple[float, float]) -> dict:
     sec, cpu = float(np.median(walls)), float(np.median(cpus))
-    frames = b.batch * b.frames
     return dict(
         step_s=sec,
+        cores_busy=cpu / sec,
         examples_s=b.batch / sec,
-        frames_s=frames / sec,
+        frames_s=b.batch * b.frames / sec,
         gflop_step=flops / 1e9,
         mfu=flops / sec / peak[0],
-        cpu_s=cpu,
-        mfu_cpu=flops / cpu / peak[1],
-        idle_step_s=cpu / (os.cpu_count() or 1),
-        compile_s=compile_s,
     )
 
 
-def fp32_flops_per_cycle() -> int:
-    """Float32 FLOP per cycle per core from the CPU flags: FMA pipes x lanes x 2."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next(
-                (line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []
-            )
-    except OSError:
-        flags = []
-    if "avx512f" in flags:
-        return 64  # 2 x 512-bit FMA
-    if "avx2" in flags and "fma" in flags:
-        return 32  # 2 x 256-bit FMA
-    return 16 if "avx" in flags else 8
+def run_bench(b: Bench, steps: int, peak: tuple[float, float]) -> dict[str, float]:
+    step, flops, compile_s = bench_step(b)
+    return dict(summarize(b, *_step_times(step, steps), flops, peak), compile_s=compile_s)
 
 
-def vac_ceiling_note(gflop_step: float) -> str:
-    """Whether 2x the PyTorch reference is possible at all: the FLOP rate it needs
-    against this CPU's float32 FMA peak at the highest boost clock."""
-    cores, per_cycle = os.cpu_count() or 1, fp32_flops_per_cycle()
-    ceiling = cores * per_cycle * MAX_BOOST_GHZ
-    reference = gflop_step / REFERENCE_VAC_SECONDS
-    needed = 2 * reference
-    if needed <= ceiling:
-        return f"2x the reference needs {needed:.0f} of at most {ceiling:.0f} GFLOP/s: possible"
-    return (
-        f"the reference runs at {reference:.0f} GFLOP/s for the same {gflop_step:.1f} GFLOP; "
-        f"2x faster needs {needed:.0f} GFLOP/s, above this CPU's float32 FMA peak of "
-        f"{ceiling:.0f} GFLOP/s ({cores} cores x {per_cycle} FLOP/cycle x {MAX_BOOST_GHZ} GHz): "
-        "impossible for any implementation of the same arithmetic"
-    )
+def torch_step_times(python: str, b: Bench, steps: int) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds per step of ``vac_torch.py`` run by ``python``."""
+    script = os.path.join(os.path.dirname(__file__), "vac_torch.py")
+    args = [python, script, "--steps", str(steps), "--batch", str(b.batch)]
+    args += ["--frames", str(b.frames), "--classes", str(b.vocab)]
+    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    return result["wall_s"], result["cpu_s"]
+
+
+def run_vac(steps: int, rounds: int, peak, torch_python: str | None) -> dict[str, dict]:
+    """The project's vac_baseline step, plain JAX and PyTorch, ``rounds`` turns each.
+
+    Turn by turn (PyTorch, ours, plain JAX, then again) so that a change in the
+    machine's load hits all three alike; each row is the median over all turns.
+    """
+    b = BENCHES["cslr_vac"]
+    ours, flops, compile_s = bench_step(b)
+    plain = vac_jax.make_step(b.batch, b.frames, 1024, 512, b.vocab)
+    plain()
+    plain()
+    times = {"ours": ([], []), "plain JAX": ([], []), "PyTorch": ([], [])}
+    for _ in range(rounds):
+        if torch_python:
+            for acc, new in zip(times["PyTorch"], torch_step_times(torch_python, b, steps)):
+                acc.extend(new)
+        for name, step in (("ours", ours), ("plain JAX", plain)):
+            for acc, new in zip(times[name], _step_times(step, steps)):
+                acc.extend(new)
+    rows = {name: summarize(b, *t, flops, peak) for name, t in times.items() if t[0]}
+    rows["ours"]["compile_s"] = compile_s
+    return rows
 
 
 def format_table(rows: dict[str, dict[str, float]], peak: tuple[float, float]) -> str:
-    cores = os.cpu_count() or 1
     lines = [
-        f"measured float32 matmul peak: {peak[0] / 1e9:.1f} GFLOP/s wall, "
-        f"{peak[1] / 1e9:.1f} GFLOP per CPU-second (x {cores} cores = "
-        f"{cores * peak[1] / 1e9:.0f} GFLOP/s on an idle machine)",
-        "| stage (config) | batch x T | step s (wall) | CPU-s/step | idle step s "
-        "| examples/s (idle) | frames/s (idle) | GFLOP/step | % of matmul peak, wall "
-        "| % of peak, CPU time | target |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"measured float32 matmul rate: {peak[0] / 1e9:.0f} GFLOP/s (wall clock, this run)",
+        "| step (config) | batch x T | step s | CPU-s / wall s | examples/s | frames/s "
+        "| GFLOP/step | % of matmul rate | target |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for key, r in rows.items():
         b = BENCHES[key]
         lines.append(
             f"| {b.name} ({b.size}) | {b.batch}x{b.frames} | {r['step_s']:.3f} "
-            f"| {r['cpu_s']:.2f} | {r['idle_step_s']:.3f} | {b.batch / r['idle_step_s']:.1f} "
-            f"| {b.batch * b.frames / r['idle_step_s']:.0f} | {r['gflop_step']:.1f} "
-            f"| {100 * r['mfu']:.1f} | {100 * r['mfu_cpu']:.1f} | >= {100 * b.target_mfu:.0f} |"
+            f"| {r['cores_busy']:.2f} | {r['examples_s']:.1f} | {r['frames_s']:.0f} "
+            f"| {r['gflop_step']:.1f} | {100 * r['mfu']:.1f} | >= {100 * b.target_mfu:.0f} |"
         )
-    if "cslr_vac" in rows:
-        r = rows["cslr_vac"]
+    return "\n".join(lines)
+
+
+def format_vac(rows: dict[str, dict[str, float]], torch_python: str | None) -> str:
+    """The VAC comparison: wall-clock step time and speed relative to PyTorch."""
+    ref = rows.get("PyTorch")
+    lines = [
+        "VAC stack, batch 8 x 256 frames, 1024-d, 1,296 classes, Adam (medians, same run):",
+        "| implementation | step s (wall) | CPU-s / wall s | frames/s | speed vs PyTorch |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, r in rows.items():
+        ratio = f"{ref['step_s'] / r['step_s']:.2f}x" if ref else "-"
         lines.append(
-            f"vac_baseline vs PyTorch reference ({REFERENCE_VAC_SECONDS} s/step, "
-            f"{8 * 256 / REFERENCE_VAC_SECONDS:.0f} frames/s): "
-            f"{REFERENCE_VAC_SECONDS / r['step_s']:.2f}x faster at the measured wall time, "
-            f"{REFERENCE_VAC_SECONDS / r['idle_step_s']:.2f}x at CPU-s / {cores} cores "
-            "(an idle machine; target >= 2x)"
+            f"| {name} | {r['step_s']:.3f} | {r['cores_busy']:.2f} | {r['frames_s']:.0f} "
+            f"| {ratio} |"
         )
-        lines.append(vac_ceiling_note(r["gflop_step"]))
+    if not ref:
+        lines.append(
+            f"(no PyTorch reference: {torch_python or '--torch_python'} not found; build it "
+            "with the commands in signx_jax/benchmarks/vac_torch.py)"
+        )
     return "\n".join(lines)
 
 
@@ -240,13 +255,31 @@ def run_all(stages: list[str], steps: int) -> tuple[dict[str, dict[str, float]],
 
 
 _STAGES = flags.DEFINE_list("stages", list(BENCHES), f"Benchmarks among {list(BENCHES)}.")
-_STEPS = flags.DEFINE_integer("steps", 5, "Timed steps (median reported).")
+_STEPS = flags.DEFINE_integer("steps", 5, "Timed steps per turn (median reported).")
+_ROUNDS = flags.DEFINE_integer("rounds", 2, "Turns of PyTorch / ours / plain JAX for VAC.")
+_TORCH = flags.DEFINE_string(
+    "torch_python", ".venv-torch/bin/python", "Python of the PyTorch venv (vac_torch.py)."
+)
+
+
+def torch_python() -> str | None:
+    return _TORCH.value if _TORCH.value and os.path.exists(_TORCH.value) else None
+
+
+def report() -> tuple[str, dict[str, dict[str, float]]]:
+    """The flags' stages as tables (the stage rows, then VAC against its references)."""
+    stages = [s for s in _STAGES.value if s != "cslr_vac"]
+    rows, peak = run_all(stages, _STEPS.value)
+    tables = [format_table(rows, peak)] if stages else []
+    if "cslr_vac" in _STAGES.value:
+        vac = run_vac(_STEPS.value, _ROUNDS.value, peak, torch_python())
+        tables.append(format_vac(vac, torch_python()))
+    return "\n\n".join(tables), rows
 
 
 def main(argv) -> None:
     del argv
-    rows, peak = run_all(_STAGES.value, _STEPS.value)
-    print(format_table(rows, peak))
+    print(report()[0])
 
 
 if __name__ == "__main__":

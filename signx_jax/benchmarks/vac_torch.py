@@ -7,7 +7,7 @@ written here from their descriptions. It imports only torch and numpy, so it
 runs in its own virtual environment (README "Benchmarks and scaling")::
 
     python3 -m venv .venv-torch
-    .venv-torch/bin/pip install numpy torch --index-url https://download.pytorch.org/whl/cpu
+    .venv-torch/bin/pip install numpy "torch==2.13.*" --index-url https://download.pytorch.org/whl/cpu
     .venv-torch/bin/python signx_jax/benchmarks/vac_torch.py --steps 10
 
 and prints one JSON line: the wall and CPU seconds of every timed step.
