@@ -28,7 +28,6 @@ import time
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import app, flags
@@ -38,6 +37,7 @@ from signx_jax import schema
 from signx_jax.aot import make_task
 from signx_jax.models.summary import train_step_flops
 from signx_jax.train.loop import Trainer
+from signx_jax.train.mfu import matmul_peak, timed
 
 REFERENCE_VAC_SECONDS = 0.67  # PyTorch VAC on this machine, batch 8 x 256 frames
 # No clock is visible inside this VM (no cpufreq); bound it from above by the
@@ -118,26 +118,6 @@ def random_batch(cfg, task, vocab: int, seed: int = 0) -> dict[str, np.ndarray]:
     return batch
 
 
-def matmul_peak(n: int = 2048, repeats: int = 10) -> tuple[float, float]:
-    """Float32 FLOP/s of a jitted n x n matmul: (per wall second, best of ``repeats``;
-    per CPU second of this process, median). On a shared machine the second,
-    times the core count, is the peak an idle machine would give."""
-    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
-    f = jax.jit(lambda x, y: x @ y)
-    f(a, a).block_until_ready()
-    walls, cpus = np.asarray(
-        [_timed(lambda: f(a, a).block_until_ready()) for _ in range(repeats)]
-    ).T
-    return 2 * n**3 / min(walls), 2 * n**3 / float(np.median(cpus))
-
-
-def _timed(fn) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of all this process's threads)."""
-    t0, c0 = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - t0, time.process_time() - c0
-
-
 def run_bench(b: Bench, steps: int, peak: tuple[float, float]) -> dict[str, float]:
     cfg = bench_config(b)
     task = make_task(cfg, b.vocab)
@@ -149,7 +129,7 @@ def run_bench(b: Bench, steps: int, peak: tuple[float, float]) -> dict[str, floa
     compile_s = time.perf_counter() - t0
     jax.block_until_ready(trainer.train_step(batch))
     step = lambda: jax.block_until_ready(trainer.train_step(batch))  # noqa: E731
-    walls, cpus = np.asarray([_timed(step) for _ in range(steps)]).T
+    walls, cpus = np.asarray([timed(step) for _ in range(steps)]).T
     sec, cpu = float(np.median(walls)), float(np.median(cpus))
     frames = b.batch * b.frames
     return dict(
