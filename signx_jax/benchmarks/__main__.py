@@ -66,7 +66,7 @@ def _demo_models():
 def _fps(fn, args, frames: int, repeats: int = 10) -> tuple[float, float]:
     """(frames/s by the wall clock, frames/s at CPU-s / cores: an idle machine)."""
     jax.block_until_ready(fn(*args))
-    times = [train_step._timed(lambda: jax.block_until_ready(fn(*args))) for _ in range(repeats)]
+    times = [train_step.timed(lambda: jax.block_until_ready(fn(*args))) for _ in range(repeats)]
     wall, cpu = np.median(np.asarray(times), axis=0)
     return frames / wall, frames / (cpu / (os.cpu_count() or 1))
 

@@ -29,7 +29,6 @@ import time
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import app, flags
@@ -40,6 +39,7 @@ from signx_jax.aot import make_task
 from signx_jax.benchmarks import vac_jax
 from signx_jax.models.summary import train_step_flops
 from signx_jax.train.loop import Trainer
+from signx_jax.train.mfu import matmul_peak, timed
 
 NUM_SPECIAL = len(schema.SPECIAL_TOKENS)
 
@@ -116,28 +116,8 @@ def random_batch(cfg, task, vocab: int, seed: int = 0) -> dict[str, np.ndarray]:
     return batch
 
 
-def matmul_peak(n: int = 2048, repeats: int = 10) -> tuple[float, float]:
-    """Float32 FLOP/s of a jitted n x n matmul: (per wall second, best of ``repeats``;
-    per CPU second of this process, median). On a shared machine the second,
-    times the core count, is the peak an idle machine would give."""
-    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
-    f = jax.jit(lambda x, y: x @ y)
-    f(a, a).block_until_ready()
-    walls, cpus = np.asarray(
-        [_timed(lambda: f(a, a).block_until_ready()) for _ in range(repeats)]
-    ).T
-    return 2 * n**3 / min(walls), 2 * n**3 / float(np.median(cpus))
-
-
-def _timed(fn) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of all this process's threads)."""
-    t0, c0 = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - t0, time.process_time() - c0
-
-
 def _step_times(step, steps: int) -> tuple[list[float], list[float]]:
-    walls, cpus = zip(*(_timed(step) for _ in range(steps)), strict=True)
+    walls, cpus = zip(*(timed(step) for _ in range(steps)), strict=True)
     return list(walls), list(cpus)
 
 
@@ -196,10 +176,12 @@ def run_vac(steps: int, rounds: int, peak, torch_python: str | None) -> dict[str
     times = {"ours": ([], []), "plain JAX": ([], []), "PyTorch": ([], [])}
     for _ in range(rounds):
         if torch_python:
-            for acc, new in zip(times["PyTorch"], torch_step_times(torch_python, b, steps)):
+            for acc, new in zip(
+                times["PyTorch"], torch_step_times(torch_python, b, steps), strict=True
+            ):
                 acc.extend(new)
         for name, step in (("ours", ours), ("plain JAX", plain)):
-            for acc, new in zip(times[name], _step_times(step, steps)):
+            for acc, new in zip(times[name], _step_times(step, steps), strict=True):
                 acc.extend(new)
     rows = {name: summarize(b, *t, flops, peak) for name, t in times.items() if t[0]}
     rows["ours"]["compile_s"] = compile_s

@@ -58,7 +58,9 @@ def _lstm(x: jax.Array, w_ih: jax.Array, w_hh: jax.Array, b: jax.Array) -> jax.A
 def forward(p: dict, x: jax.Array) -> jax.Array:
     """x [B, T, C] -> logits [B, T', classes]."""
     for i in range(2):
-        x = jax.lax.conv_general_dilated(x, p[f"conv{i}"], (1,), "VALID", dimension_numbers=("NWC", "WIO", "NWC"))
+        x = jax.lax.conv_general_dilated(
+            x, p[f"conv{i}"], (1,), "VALID", dimension_numbers=("NWC", "WIO", "NWC")
+        )
         scale, bias = p[f"bn{i}"]
         mean, var = x.mean((0, 1)), x.var((0, 1))
         x = jax.nn.relu((x - mean) * jax.lax.rsqrt(var + 1e-5) * scale + bias)

@@ -112,7 +112,8 @@ def lstm_loop_flops(cfg: Any, t_out: int) -> float:
 def train_step_flops(trainer: Any, batch: dict[str, Any]) -> float:
     """FLOPs of one compiled train step: XLA's cost analysis plus, for CSLR, the BiLSTM
     scan steps it counts once (x3 for forward + backward)."""
-    cost = trainer._train_step.lower(trainer.state, batch).cost_analysis()
+    with jax.set_mesh(trainer.mesh):  # as Trainer.train_step traces it
+        cost = trainer._train_step.lower(trainer.state, batch).cost_analysis()
     flops = float((cost[0] if isinstance(cost, list | tuple) else cost)["flops"])
     if trainer.cfg.stage == "cslr":
         b, t = batch["frame_mask"].shape

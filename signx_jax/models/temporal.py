@@ -220,7 +220,9 @@ def _bilstm_forward(gates_x, w_hh, mask):
 
 
 @jax.custom_vjp
-def bilstm_scan(gates_x: jax.Array, w_hh: tuple[jax.Array, jax.Array], mask: jax.Array) -> jax.Array:
+def bilstm_scan(
+    gates_x: jax.Array, w_hh: tuple[jax.Array, jax.Array], mask: jax.Array
+) -> jax.Array:
     """Both directions of one BiLSTM layer in one scan over time.
 
     gates_x [T, 2, B, 4H] is x @ W_ih + b per direction, direction 1 already

@@ -31,6 +31,7 @@ from signx_jax.evaluate import run_eval
 from signx_jax.sharding import to_global
 from signx_jax.train import faults
 from signx_jax.train.loop import Trainer, TrainingDiverged, _Preemption, check_workdir
+from signx_jax.train.mfu import Throughput, describe
 from signx_jax.train.optimizers import accum_steps
 
 if TYPE_CHECKING:
@@ -116,6 +117,7 @@ def fit(
     dev_metrics: dict[str, float] = {}
     status = "done"
     t0, step0 = time.perf_counter(), step
+    perf, perf_step = Throughput(trainer), step  # perf/* scalars since the last log
     policy, nonfinite_inputs, saved_step = cfg.data.get("nonfinite_inputs", "mask"), 0, step
 
     def save(metrics=None):
@@ -131,7 +133,9 @@ def fit(
                 next(train_it), policy, where=f"train {train_source!r}"
             )
             nonfinite_inputs += bad
-            metrics = trainer.train_step(to_global(batch, trainer.mesh))
+            global_batch = to_global(batch, trainer.mesh)
+            metrics = trainer.train_step(global_batch)
+            perf.add(batch, global_batch)
             done, streak = trainer.counters()
             if streak >= cfg.train.max_nonfinite_streak:
                 save()  # under the update count reached; kept as is if saved already
@@ -151,14 +155,16 @@ def fit(
                 steps_s = (step - step0) / max(elapsed, 1e-9)
                 scalars["steps_per_sec"] = steps_s  # updates
                 scalars["examples_per_sec"] = steps_s * cfg.data.batch_size * accum
+                scalars.update(perf.scalars(step - perf_step))
+                perf_step = step
                 writer.write_scalars(step, scalars)
                 history.append(dict(scalars, step=step))
                 eta = (stop_at - step) / max(steps_s, 1e-9)
                 log.info(
-                    "[%s] step %d/%d loss %.4f | %.2f steps/s %.1f ex/s | ETA %.0fs",
-                    task.name, step, stop_at, scalars["loss"], steps_s,
-                    scalars["examples_per_sec"], eta,
+                    "[%s] step %d/%d loss %.4f | %s | ETA %.0fs",
+                    task.name, step, stop_at, scalars["loss"], describe(scalars), eta,
                 )  # fmt: skip
+            paused = time.perf_counter()  # evaluation and saving: not step time
             evaluate_now = cfg.train.eval_every and (
                 step % cfg.train.eval_every == 0 or step == stop_at
             )
@@ -169,6 +175,7 @@ def fit(
                 save({f"dev_{k}": float(v) for k, v in dev_metrics.items()})
             elif step % cfg.train.checkpoint_every == 0 or step == stop_at:
                 save()
+            perf.pause(time.perf_counter() - paused)
             if preemption.requested:
                 save()
                 status = "preempted"

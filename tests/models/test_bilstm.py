@@ -29,7 +29,9 @@ def _reference_bilstm(params, x, lengths):
     for b, n in enumerate(lengths):
         h = x[b, :n]
         for fwd, bwd in params:
-            h = jnp.concatenate([_reference_lstm(h, *fwd), _reference_lstm(h[::-1], *bwd)[::-1]], -1)
+            h = jnp.concatenate(
+                [_reference_lstm(h, *fwd), _reference_lstm(h[::-1], *bwd)[::-1]], -1
+            )
         outs.append(jnp.pad(h, ((0, x.shape[1] - n), (0, 0))))
     return jnp.stack(outs)
 
@@ -66,7 +68,9 @@ def test_bilstm_matches_a_per_sequence_reference_in_value_and_gradient():
     g_model, g_x = nnx.grad(loss_model, argnums=(0, 1))(model, x)
     g_params_ref, g_x_ref = jax.grad(loss_reference, argnums=(0, 1))(params, x)
     for got, want in zip(
-        jax.tree.leaves(_params(g_model, cfg.lstm_layers)), jax.tree.leaves(g_params_ref), strict=True
+        jax.tree.leaves(_params(g_model, cfg.lstm_layers)),
+        jax.tree.leaves(g_params_ref),
+        strict=True,
     ):
         np.testing.assert_allclose(got, want, atol=2e-5, rtol=1e-4)
     np.testing.assert_allclose(g_x, g_x_ref, atol=2e-5, rtol=1e-4)
