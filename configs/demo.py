@@ -54,7 +54,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
     s2 = train_config("video2pose", "tiny")
     _shrink(
-        s2, steps=20 if tiny else 1600, batch=8, buckets=buckets, eval_every=20 if tiny else 800
+        s2, steps=20 if tiny else 2000, batch=8, buckets=buckets, eval_every=20 if tiny else 1000
     )
     s2.model.image_size = c.corpus.image_size
     s2.model.patch_size = 16  # 16 patches per 64x64 frame: cheap on CPU
@@ -75,7 +75,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
     s3 = train_config("cslr", "tiny")
     _shrink(
-        s3, steps=20 if tiny else 3000, batch=16, buckets=buckets, eval_every=20 if tiny else 300
+        s3, steps=20 if tiny else 2500, batch=16, buckets=buckets, eval_every=20 if tiny else 300
     )
     s3.model.latent_dim = s1.model.latent_dim
     s3.data.num_views = 2 if tiny else 4
