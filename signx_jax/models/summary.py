@@ -115,9 +115,10 @@ def train_step_flops(trainer: Any, batch: dict[str, Any]) -> float:
     with jax.set_mesh(trainer.mesh):  # as Trainer.train_step traces it
         cost = trainer._train_step.lower(trainer.state, batch).cost_analysis()
     flops = float((cost[0] if isinstance(cost, list | tuple) else cost)["flops"])
-    if trainer.cfg.stage == "cslr":
+    model = trainer.model()
+    if trainer.cfg.stage == "cslr" and hasattr(model, "output_lengths"):  # not isolated
         b, t = batch["frame_mask"].shape
-        t_out = int(trainer.model().output_lengths(jnp.array([t]))[0])
+        t_out = int(model.output_lengths(jnp.array([t]))[0])
         flops += 3.0 * b * lstm_loop_flops(trainer.cfg.model, t_out)
     return flops
 

@@ -27,6 +27,7 @@ def test_peak_table():
 
 
 def test_fit_writes_perf_scalars(tmp_path, monkeypatch):
+    monkeypatch.setenv("SIGNX_COUNT_FLOPS", "1")
     monkeypatch.setattr(mfu, "cpu_peak", lambda: 1e9)
     calls, count = [], mfu.train_step_flops
 
