@@ -52,8 +52,8 @@ def cpu_peak() -> float:
 
 def matmul_peak(n: int = 2048, repeats: int = 10) -> tuple[float, float]:
     """Float32 FLOP/s of a jitted n x n matmul: (per wall second, best of ``repeats``;
-    per CPU second of this process, median). On a shared machine the second,
-    times the core count, is the peak an idle machine would give."""
+    per CPU second of this process, median). Callers use the first; the second is
+    kept for diagnosis, not as a projection of an idle machine's speed."""
     a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
     f = jax.jit(lambda x, y: x @ y)
     f(a, a).block_until_ready()
