@@ -4,8 +4,8 @@
   manifest; ``PoseShardSource`` is a Grain RandomAccessDataSource).
 * ``manifest``: ``read_manifest`` / ``verify_split`` (``<split>.manifest.json``).
 * ``records``: Clip / latent record <-> tf.train.Example features.
-* ``tfrecord``, ``example_proto``, ``crc32c``, ``png``: the TensorFlow-free
-  file format (TFRecord framing, Example protobuf, CRC-32C, RGB frames).
+* ``tfrecord``, ``example_proto``, ``png``: the TensorFlow-free file format
+  (TFRecord framing with CRC-32C, Example protobuf, RGB frames).
 * ``vocab``: ``Vocabulary`` (special tokens first, saved as ``vocab.json``).
 * ``pipeline``: ``make_train_iterator`` / ``make_eval_iterator`` (numpy batches
   padded to frame buckets; the train iterator is checkpointable).

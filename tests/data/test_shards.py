@@ -267,20 +267,6 @@ def test_rewrite_removes_stale_shards_and_errors_leave_nothing(tmp_path, clips):
     assert os.listdir(tmp_path / "e") == []
 
 
-def test_numpy_crc_fallback_reads_and_checks(tmp_path, clips, monkeypatch):
-    from signx_jax.data import crc32c
-
-    out, manifest = _write(tmp_path, clips[:3], "c")  # written with google-crc32c if present
-    monkeypatch.setattr(crc32c, "_gcrc", None)
-    assert crc32c.implementation() == "numpy"
-    source = shards.open_split(out, "train")
-    np.testing.assert_array_equal(source[2]["presence"], clips[2]["presence"])
-    offset, length = _offset(out, manifest, 0, 1)
-    _flip(_shard_file(out, manifest, 0), offset + tfrecord.HEADER_BYTES + length // 3)
-    with pytest.raises(shards.ShardCorruptionError, match="payload CRC"):
-        source[1]
-
-
 def test_rewrite_killed_before_its_manifest_leaves_no_manifest(tmp_path, monkeypatch):
     """Rewriting a split drops the old manifest before replacing its shards: a
     crash in between reads as an unfinished split, never as the old one."""
