@@ -134,6 +134,11 @@ def train_config(
         c.decode.length_penalty = 1.0  # GNMT alpha (sltunet)
         c.decode.repetition_penalty = 1.0
         c.decode.ctc_weight = 0.3  # joint: lambda * ctc + (1 - lambda) * attention
+        # The evaluate step also picks each route's decoder on dev (README "Decoding
+        # and evaluation"): CTC greedy, CTC beam, and joint decoding at these values.
+        c.decode.choose_on_dev = True
+        c.decode.dev_ctc_weights = (0.0, 0.3, 0.5, 0.7, 0.9)
+        c.decode.dev_length_penalties = (0.0, 0.5, 1.0, 1.5)
     return c
 
 

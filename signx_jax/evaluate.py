@@ -17,8 +17,13 @@ all go through these functions, so a number means the same everywhere:
 * ``score`` applies the dataset's clean-up (``signx_jax.cleanup``) and gives
   WER (sclite costs), BLEU-1..4 and ROUGE-L; ``gloss_wer`` is its WER, what
   ranks checkpoints;
+* ``choose_decoding`` picks each route's decoder on its dev split (CTC greedy,
+  CTC prefix beam, joint CTC/attention over a grid of CTC weights and length
+  penalties; ties go to the simpler one), so the decoder that ships is never
+  worse on dev than greedy decoding;
 * ``decode_split`` = ``run_eval`` + ``sentences``; ``score_and_report`` does
-  both routes and both splits and writes ``metrics.json`` and ``report.md``;
+  both routes and both splits, adds the dev-chosen decoder's rows and writes
+  ``metrics.json`` (with the choice under ``decoding``) and ``report.md``;
   ``accuracy_and_report`` is its isolated-recognition twin (WLASL: top-1 / top-5
   against the annotation glosses, ``signx_jax.train.isolated``).
 """
@@ -124,6 +129,51 @@ def gloss_wer(
     return {"wer": m["wer"], "num_sentences": m["sentences"]}
 
 
+def decoding_candidates(decode_cfg) -> list[tuple[str, dict[str, float]]]:
+    """What ``choose_decoding`` tries, simplest first: CTC greedy, CTC prefix beam
+    and, when the model has an attention decoder (``decode.method`` is "joint" or
+    "attention"), joint decoding at every ``dev_ctc_weights`` x
+    ``dev_length_penalties`` pair (CTC weight 0 is the attention decoder alone)."""
+    candidates = [("ctc_greedy", {}), ("ctc_beam", {})]
+    if decode_cfg.method in ("joint", "attention"):
+        candidates += [
+            ("joint", {"ctc_weight": float(w), "length_penalty": float(lp)})
+            for w in decode_cfg.get("dev_ctc_weights", (decode_cfg.ctc_weight,))
+            for lp in decode_cfg.get("dev_length_penalties", (decode_cfg.length_penalty,))
+        ]
+    return candidates
+
+
+def describe_decoding(method: str, knobs: dict[str, float]) -> str:
+    """``joint (ctc_weight 0.5, length_penalty 1)`` or ``ctc_greedy``."""
+    if not knobs:
+        return method
+    return f"{method} (" + ", ".join(f"{k} {v:g}" for k, v in knobs.items()) + ")"
+
+
+def choose_decoding(
+    trainer, dev_source, vocab, *, dataset: str, candidates, desc: str = "dev"
+) -> dict:
+    """The candidate with the lowest dev WER (``gloss_wer``: clean-up included;
+    the earlier, simpler one on a tie). Leaves ``trainer`` decoding with it.
+
+    Returns {"method", "knobs", "name", "dev_wer", "tried": [{"name", "dev_wer"}]}.
+    Joint decoding compiles once: its knobs are traced (``set_decode_method``).
+    """
+    tried, best = [], None
+    for method, knobs in tqdm(candidates, desc=f"choosing the decoder on {desc}", leave=False):
+        trainer.set_decode_method(method, **knobs)
+        refs, hyps = sentences(run_eval(trainer, dev_source, vocab), dev_source, vocab)
+        wer = gloss_wer(refs, hyps, dataset=dataset)["wer"]
+        tried.append({"name": describe_decoding(method, knobs), "dev_wer": wer})
+        if best is None or wer < best[2]:
+            best = (method, knobs, wer)
+    method, knobs, wer = best
+    trainer.set_decode_method(method, **knobs)
+    return {"method": method, "knobs": knobs, "name": describe_decoding(method, knobs),
+            "dev_wer": wer, "tried": tried}  # fmt: skip
+
+
 def format_table(rows: dict[str, dict[str, float]]) -> str:
     bleu_keys = sorted(k for k in next(iter(rows.values())) if k.lower().startswith("bleu"))
     head = [
@@ -166,38 +216,60 @@ def score_and_report(
     dataset: str,
     methods=("ctc_greedy",),
     splits=("dev", "test"),
+    candidates=None,
 ) -> str:
     """latents: {route: {split: source}} -> Markdown table (also written to out_dir).
 
-    Each route also gets the full report of ``signx_jax.report`` (clean-up,
-    worst sentences with alignments, WER-by-length and substitution plots)
-    for the last decoding method in ``methods``. A route's ``train`` split,
-    when given, adds the most-frequent-sentence baseline under ``baselines``
-    in ``metrics.json`` and below the table.
+    Rows: every route x split x decoding method in ``methods``, then, with
+    ``candidates`` (``decoding_candidates``) and a dev split, the decoder
+    ``choose_decoding`` picks on each route's dev ("dev-chosen"; the choice is
+    under ``decoding`` in ``metrics.json`` and in ``report.md``). Each route also
+    gets the full report of ``signx_jax.report`` (clean-up, worst sentences with
+    alignments, WER-by-length and substitution plots) for its last decoder. A
+    route's ``train`` split, when given, adds the most-frequent-sentence
+    baseline under ``baselines`` in ``metrics.json`` and below the table.
     """
     from signx_jax.report import write_report
 
     os.makedirs(out_dir, exist_ok=True)
-    rows, sentences = {}, {}
-    for method in methods:
-        trainer.set_decode_method(method)
+    rows, sentences_by_row, chosen = {}, {}, {}
+    d = trainer.cfg.decode  # the configured knobs, traced as the chosen ones are: one compile
+    configured = {"ctc_weight": d.ctc_weight, "length_penalty": d.length_penalty}
+    decoders = [(m, m, configured if m in ("joint", "attention") else {}) for m in methods]
+    for route, sources in latents.items() if candidates and "dev" in splits else ():
+        choice = choose_decoding(trainer, sources["dev"], vocab, dataset=dataset,
+                                 candidates=candidates, desc=f"{route} / dev")  # fmt: skip
+        chosen[route] = choice
+        decoders.append(("dev-chosen", choice["method"], choice["knobs"], route))
+    for label, method, knobs, *only in decoders:
+        trainer.set_decode_method(method, **knobs)
         for route, sources in latents.items():
+            if only and only[0] != route:
+                continue
             per_split = {}
             for split in splits:
-                name = f"{route} / {split} / {method}"
+                name = f"{route} / {split} / {label}"
                 refs, hyps = decode_split(trainer, sources[split], vocab, desc=name)
                 rows[name] = score(refs, hyps, dataset=dataset)
                 per_split[split] = {"refs": refs, "hyps": hyps}
-                sentences[name] = per_split[split]
+                sentences_by_row[name] = per_split[split]
             write_report(os.path.join(out_dir, route), per_split, dataset)
     table = format_table(rows)
     summary = {"dataset": dataset, "metrics": rows}
+    if chosen:
+        summary["decoding"] = chosen
+        table += "\n\nDecoder chosen on each route's dev WER (dev-chosen rows):\n\n"
+        table += "\n".join(
+            f"- {route}: {c['name']} (dev WER {c['dev_wer']:.2f}; ctc_greedy "
+            f"{c['tried'][0]['dev_wer']:.2f}, {len(c['tried'])} decoders tried)"
+            for route, c in chosen.items()
+        )
     route, sources = next(iter(latents.items()))
     if "train" in sources:
         train = sources["train"]
         baselines = most_frequent_sentence_baseline(
             (train[i]["gloss"] for i in range(len(train))),
-            {s: sentences[f"{route} / {s} / {methods[0]}"]["refs"] for s in splits},
+            {s: sentences_by_row[f"{route} / {s} / {methods[0]}"]["refs"] for s in splits},
             dataset=dataset,
         )
         summary["baselines"] = baselines
@@ -206,10 +278,11 @@ def score_and_report(
     with open(os.path.join(out_dir, "metrics.json"), "w") as f:
         json.dump(summary, f, indent=2)
     with open(os.path.join(out_dir, "hypotheses.json"), "w") as f:
-        json.dump(sentences, f, indent=1)
+        json.dump(sentences_by_row, f, indent=1)
+    used = [*methods, *(["dev-chosen"] if chosen else [])]
     with open(os.path.join(out_dir, "report.md"), "w") as f:
         f.write(
-            f"# SignX evaluation on {dataset}\n\nReleased model; decoding: {', '.join(methods)}; "
+            f"# SignX evaluation on {dataset}\n\nReleased model; decoding: {', '.join(used)}; "
             f"WER after the `{get_cleanup(dataset).name}` gloss clean-up.\n\n"
         )
         f.write(table + "\n")

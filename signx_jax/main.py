@@ -42,6 +42,7 @@ joins them before any step.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -403,7 +404,7 @@ def run(
     )
     if "evaluate" not in steps:
         return None
-    from signx_jax.evaluate import accuracy_and_report, score_and_report
+    from signx_jax.evaluate import accuracy_and_report, decoding_candidates, score_and_report
 
     report_dir = os.path.join(workdir, "report" + suffix)
     if kind == "isolated":  # one class a clip (WLASL): top-k accuracy per route
@@ -414,10 +415,18 @@ def run(
 
         target_vocab = translation.target_vocab_for(cfg.stage3, None, stage3_dir)
         return translation.score_splits(stage3, lat, vocab, target_vocab, splits, report_dir)
-    methods = tuple(dict.fromkeys(("ctc_greedy", cfg.stage3.decode.method)))
+    decode = cfg.stage3.decode
+    methods = tuple(dict.fromkeys(("ctc_greedy", decode.method)))
+    candidates = decoding_candidates(decode) if decode.get("choose_on_dev", False) else None
     table = score_and_report(stage3, lat, vocab, report_dir, dataset=cfg.stage3.dataset,
-                             methods=methods, splits=tuple(splits))  # fmt: skip
+                             methods=methods, splits=tuple(splits),
+                             candidates=candidates)  # fmt: skip
     log.info("scored stage-3 checkpoints %s, decoding %s", ckpt_steps, methods)
+    with open(os.path.join(report_dir, "metrics.json")) as f:
+        chosen = json.load(f).get("decoding")
+    if chosen and checkpoint is None:  # the released model's decoder, kept beside it
+        atomic.write_json(os.path.join(stage3_dir, "decoding.json"),
+                          {"checkpoints": ckpt_steps, "routes": chosen}, indent=2)  # fmt: skip
     return table
 
 

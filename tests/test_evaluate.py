@@ -195,3 +195,67 @@ def test_decoding_applies_the_non_finite_input_policy(micro):
     assert evaluate.decode_split(trainer, bad, vocab) == evaluate.decode_split(
         trainer, zeroed, vocab
     )
+
+
+def test_the_dev_chosen_decoder_is_the_best_on_dev_and_ties_go_to_the_simpler(micro, monkeypatch):
+    """choose_decoding scores every candidate on dev with the report's WER and keeps
+    the lowest; greedy is tried first, so the choice is never worse than greedy."""
+    trainer, dev, vocab = micro
+    truth = [r["gloss"].split() for r in dev]
+
+    def eval_step(batch):  # the hypothesis depends on the decoder the trainer is set to
+        host = jax.device_get(batch)
+        method, knobs = trainer.task.decode_method, jax.device_get(trainer._decode_knobs)
+        errors = {"ctc_greedy": 2, "ctc_beam": 1}.get(method)
+        if errors is None:  # joint: perfect at ctc_weight 0.5 whatever the length penalty
+            errors = 0 if abs(float(knobs["ctc_weight"]) - 0.5) < 1e-6 else 3
+        hyp = np.full((len(host["index"]), 2 * MAX_LABELS), -1, np.int32)
+        for row in np.flatnonzero(host["valid"]):
+            words = truth[int(host["index"][row])]
+            ids = vocab.encode(" ".join(words[errors:]))
+            hyp[row, : len(ids)] = ids
+        return {"hyp": hyp, **{k: host[k] for k in ("valid", "index")}}
+
+    monkeypatch.setattr(trainer, "eval_step", eval_step)
+    trainer.cfg.decode.update(method="joint", dev_ctc_weights=(0.3, 0.5),
+                              dev_length_penalties=(0.0, 1.0))  # fmt: skip
+    try:
+        candidates = evaluate.decoding_candidates(trainer.cfg.decode)
+        assert [c[0] for c in candidates] == ["ctc_greedy", "ctc_beam"] + ["joint"] * 4
+        choice = evaluate.choose_decoding(trainer, dev, vocab, dataset="none",
+                                          candidates=candidates)  # fmt: skip
+        assert choice["name"] == "joint (ctc_weight 0.5, length_penalty 0)"  # tie: the first
+        assert (
+            choice["dev_wer"] == 0.0 < choice["tried"][1]["dev_wer"] < choice["tried"][0]["dev_wer"]
+        )
+        assert trainer.task.decode_method == "joint"  # left decoding with the choice
+        trainer.cfg.decode.method = "ctc_beam"  # no attention decoder: CTC decoders only
+        assert [c[0] for c in evaluate.decoding_candidates(trainer.cfg.decode)] == [
+            "ctc_greedy", "ctc_beam"]  # fmt: skip
+    finally:
+        trainer.set_decode_method("ctc_greedy")
+
+
+def test_joint_decoding_knobs_are_traced_and_equal_the_configured_values():
+    """The tiny SignX CSLR: joint decoding with (ctc_weight, length_penalty) passed to
+    set_decode_method decodes as the same values set in the config do, and trying
+    another pair reuses the compiled step."""
+    from configs.common import train_config
+
+    cfg = train_config("cslr", "tiny")
+    cfg.model.latent_dim = DIM
+    cfg.data.update(batch_size=4, eval_batch_size=4, buckets=(32,), max_label_len=MAX_LABELS)
+    cfg.mesh.update(data=1, fsdp=1, tensor=1)
+    cfg.decode.update(method="joint", ctc_weight=0.5, length_penalty=1.0, beam=3)
+    rng = np.random.default_rng(3)
+    dev = _records([" ".join(rng.choice(PHOENIX, int(rng.integers(2, 5)))) for _ in range(4)])
+    vocab = Vocabulary.build([" ".join(PHOENIX)])
+    trainer = Trainer(cfg, tasks.CSLRTask(cfg, len(vocab)))
+    trainer.set_decode_method("joint")
+    static = evaluate.decode_split(trainer, dev, vocab)
+    trainer.set_decode_method("joint", ctc_weight=0.5, length_penalty=1.0)
+    assert evaluate.decode_split(trainer, dev, vocab) == static
+    step = trainer._eval_step
+    trainer.set_decode_method("joint", ctc_weight=1.0, length_penalty=0.0)
+    evaluate.decode_split(trainer, dev, vocab)
+    assert trainer._eval_step is step and step._cache_size() == 1

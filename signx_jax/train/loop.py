@@ -152,6 +152,8 @@ class Trainer:
         self.replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
         self._train_step = jax.jit(self._step, donate_argnums=(0,))
         self._eval_step = jax.jit(self._eval)
+        self._eval_steps: dict[tuple, Any] = {}  # see set_decode_method
+        self._decode_knobs: dict[str, jax.Array] = {}
 
     # -- update step -------------------------------------------------------------
     def _step(self, state: TrainState, batch: dict[str, jax.Array]):
@@ -190,14 +192,26 @@ class Trainer:
         metrics["finite"] = finite.astype(jnp.float32)
         return new_state, metrics
 
-    def _eval(self, state: TrainState, batch: dict[str, jax.Array]):
+    def _eval(self, state: TrainState, batch: dict[str, jax.Array], knobs: dict[str, jax.Array]):
         model = nnx.merge(self.graphdef, state.params, state.rest, copy=True)
-        return self.task.eval_fn(model, state.aux, batch)
+        return self.task.eval_fn(model, state.aux, batch, **knobs)
 
-    def set_decode_method(self, method: str) -> None:
-        """Switch the task's evaluation decoding (re-traces the eval step)."""
+    def set_decode_method(self, method: str, **knobs: float) -> None:
+        """Switch the task's evaluation decoding (``task.decode_method``). ``knobs``
+        (float options of the decoder, e.g. ``ctc_weight``, ``length_penalty``) are
+        traced arguments: trying many values compiles once. Each (method, knob
+        names) keeps its own compiled step, so switching back costs nothing."""
+        key = (method, tuple(sorted(knobs)))
+        if key not in self._eval_steps:
+
+            def evaluate(state, batch, knobs):
+                self.task.decode_method = method  # read by eval_fn while tracing
+                return self._eval(state, batch, knobs)
+
+            self._eval_steps[key] = jax.jit(evaluate)
         self.task.decode_method = method
-        self._eval_step = jax.jit(self._eval)
+        self._eval_step = self._eval_steps[key]
+        self._decode_knobs = {k: jnp.float32(v) for k, v in knobs.items()}
 
     def train_step(self, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
         with jax.set_mesh(self.mesh):
@@ -214,7 +228,7 @@ class Trainer:
 
     def eval_step(self, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
         with jax.set_mesh(self.mesh):
-            return self._eval_step(self.state, batch)
+            return self._eval_step(self.state, batch, self._decode_knobs)
 
     def model(self) -> nnx.Module:
         """The current model as an NNX module (shares arrays with the state)."""

@@ -40,7 +40,8 @@ class Task(Protocol):
     schedules read ``step.update`` (optimizer updates, what ``train.total_steps``
     counts), random keys fold in ``step.micro`` (one per micro-batch), and
     once-per-update changes wait for ``step.applies``. ``Trainer.set_decode_method``
-    may also set a ``decode_method`` attribute before re-tracing ``eval_fn``.
+    may also set a ``decode_method`` attribute before re-tracing ``eval_fn``, and
+    passes its decoder knobs (traced floats) to ``eval_fn`` as keyword arguments.
     """
 
     name: str  # the stage's name in logs and configs ("pose2gloss", "cslr", ...)
@@ -376,18 +377,20 @@ class CSLRTask:
     # sets ``decode_method`` from ``cfg.decode.method`` (see evaluate.py).
     decode_method = "ctc_greedy"
 
-    def eval_fn(self, model, aux, batch):
+    def eval_fn(self, model, aux, batch, **knobs):
+        """Decode with ``decode_method`` and ``cfg.decode``; ``knobs`` (traced
+        ``ctc_weight`` / ``length_penalty``) override the config's values."""
         from signx_jax.decoding.model import decode_cslr
 
         out = model(
             batch["latent"], batch["frame_mask"], aux["prune_mask"], None, deterministic=True
         )
         d = self.cfg.decode
+        knobs = {"length_penalty": d.length_penalty, "ctc_weight": d.ctc_weight, **knobs}
         tokens, _, _ = decode_cslr(
             model, out, method=self.decode_method, beam=d.beam,
             max_len=self.cfg.data.max_label_len + 1, entropy_alpha=d.entropy_alpha,
-            length_penalty=d.length_penalty, repetition_penalty=d.repetition_penalty,
-            ctc_weight=d.ctc_weight,
+            repetition_penalty=d.repetition_penalty, **knobs,
         )  # fmt: skip
         hyp = tokens[:, 0]
         return {"hyp": hyp, "ctc_logits": out["ctc_logits"], "out_lengths": out["out_lengths"],
