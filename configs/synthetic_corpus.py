@@ -6,10 +6,13 @@ Generate the default demo corpus (built-in grammar, 720 clips, ~30 s on 2 cores)
   python -m data_pipelines.synthetic generate --out /tmp/signx_synth \
       --config=configs/synthetic_corpus.py:tiny --config.num_train=64
 
-Text side from real annotations (vocabulary, sentence lengths and gloss
-frequencies of PHOENIX-2014T; part of train is held out as test)::
+Text side from real annotations (vocabulary, sentence lengths, gloss frequencies
+and sentence repetition of PHOENIX-2014T, shipped; part of train is held out as
+test), optionally cut to its K most frequent glosses::
 
   python -m data_pipelines.synthetic generate --out /tmp/synth_phx --glosses phoenix2014t
+  python -m data_pipelines.synthetic generate --out /tmp/synth_phx60 --glosses phoenix2014t \
+      --config.top_glosses=60
 
 ``arg`` selects a preset: ``None``/``"default"`` (demo), ``"tiny"`` (tests and
 laptops), ``"phoenix2014t"`` (the real text side, every sentence, poses only;
@@ -29,14 +32,17 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.dataset = "synthetic"
 
     # --- text side --------------------------------------------------------
-    # "" = built-in grammar; "phoenix2014t"; or "train=A.stm,dev=B.stm,test=C.stm".
+    # "" = built-in grammar; "phoenix2014t" (the PHOENIX-2014T train / dev gloss
+    # text shipped in data_pipelines/synthetic/text); or "train=A.stm,dev=B.stm,test=C.stm".
     c.glosses = ""
-    # Where the "phoenix2014t" shortcut looks; "" = ../shared/reference/datasets
-    # next to the repository root.
+    # Where the "phoenix2014t" shortcut looks instead of the shipped copy ("": shipped).
     c.reference_dir = ""
     c.heldout_test_fraction = 0.1  # of the train STM, when no test STM is given
-    c.min_sentence_glosses = 2  # built-in grammar only
-    c.max_sentence_glosses = 6
+    # Vocabulary size of an STM text side: its K most frequent train glosses (others
+    # left out of each sentence; 0 = every gloss). Sentences keep their repetition.
+    c.top_glosses = 0
+    c.min_sentence_glosses = 2  # built-in grammar; with top_glosses, shorter sentences go
+    c.max_sentence_glosses = 6  # built-in grammar only
     # Clips per split; -1 = one clip per STM sentence (built-in grammar: required > 0).
     c.num_train = 600
     c.num_dev = 60

@@ -46,9 +46,12 @@ def build_world(cfg: ml_collections.ConfigDict) -> dict:
     """Everything shared by the clips: sentences (STM), prototypes, signers."""
     world: dict = {"stm": None}
     if cfg.glosses:
-        world["stm"] = grammar.stm_splits(
-            cfg.glosses, cfg.reference_dir, cfg.heldout_test_fraction, cfg.seed
-        )
+        world["stm"] = grammar.top_glosses(
+            grammar.stm_splits(cfg.glosses, cfg.reference_dir, cfg.heldout_test_fraction,
+                               cfg.seed),
+            cfg.get("top_glosses", 0),
+            cfg.min_sentence_glosses,
+        )  # fmt: skip
         vocab = sorted({g for rows in world["stm"].values() for r in rows for g in r["glosses"]})
     else:
         vocab = grammar.builtin_vocabulary()

@@ -5,13 +5,17 @@ Two sources of gloss sentences:
 - the built-in lexicon (57 ASL-style glosses) with a small random grammar
   (topic-comment, verb-final, optional time / negation / wh-word); sentences
   of 2-6 glosses;
-- STM annotation files (``<id> <channel> <signer> <start> <end> <glosses...>``),
-  e.g. the PHOENIX-2014T ground truth in ``reference/datasets``, so vocabulary
-  size, sentence lengths and gloss frequencies are those of a real dataset.
+- STM annotation files (``<id> <channel> <signer> <start> <end> <glosses...>``,
+  plain or gzipped), e.g. the PHOENIX-2014T ground truth shipped in ``text/``
+  (``text/NOTICE.md``: its terms), so sentence lengths, gloss frequencies and
+  sentence repetition are those of a real dataset. ``top_glosses`` shrinks such a
+  text side to its K most frequent train glosses (the vocabulary-size knob).
 """
 
 from __future__ import annotations
 
+import collections
+import gzip
 import os
 import zlib
 from pathlib import Path
@@ -146,7 +150,8 @@ def parse_stm_line(line: str, where: str = "<stm>") -> dict | None:
 def read_stm(path: str | os.PathLike) -> list[dict]:
     """All sentences of an STM file, in file order."""
     out = []
-    with open(path, encoding="utf-8") as f:
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             row = parse_stm_line(line, f"{path}:{lineno}")
             if row is not None:
@@ -156,10 +161,34 @@ def read_stm(path: str | os.PathLike) -> list[dict]:
     return out
 
 
-def default_reference_dir() -> Path:
-    """``../shared/reference/datasets`` next to the repository root."""
-    repo_root = Path(__file__).resolve().parents[2]
-    return repo_root.parent / "shared" / "reference" / "datasets"
+TEXT_DIR = Path(__file__).resolve().parent / "text"  # shipped gloss text (NOTICE.md)
+
+
+def phoenix2014t_files(reference_dir: str = "") -> dict[str, Path]:
+    """The PHOENIX-2014T train / dev STMs: in ``reference_dir`` when given (plain or
+    gzipped), else the copy shipped in ``text/``."""
+    folder = Path(reference_dir) if reference_dir else TEXT_DIR
+    files = {}
+    for split in ("train", "dev"):
+        path = folder / f"phoenix2014-T-groundtruth-{split}.stm"
+        files[split] = path if path.exists() else path.with_name(path.name + ".gz")
+    return files
+
+
+def top_glosses(splits: dict[str, list[dict]], k: int, min_len: int = 1) -> dict[str, list[dict]]:
+    """Every split restricted to the ``k`` most frequent train glosses (ties: the
+    alphabetically first): other glosses are left out of each sentence, and a
+    sentence left with fewer than ``min_len`` glosses is dropped. Sentence order
+    and repetition stay those of the annotation. ``k`` <= 0: unchanged."""
+    if k <= 0:
+        return splits
+    counts = collections.Counter(g for r in splits["train"] for g in r["glosses"])
+    keep = {g for g, _ in sorted(counts.items(), key=lambda gc: (-gc[1], gc[0]))[:k]}
+    out = {}
+    for split, rows in splits.items():
+        kept = [dict(r, glosses=[g for g in r["glosses"] if g in keep]) for r in rows]
+        out[split] = [r for r in kept if len(r["glosses"]) >= min_len]
+    return out
 
 
 def stm_splits(
@@ -170,8 +199,7 @@ def stm_splits(
     Without a test file, a seeded ``heldout_fraction`` of train becomes test.
     """
     if spec == "phoenix2014t":
-        ref = Path(reference_dir) if reference_dir else default_reference_dir()
-        files = {s: ref / f"phoenix2014-T-groundtruth-{s}.stm" for s in ("train", "dev")}
+        files = phoenix2014t_files(reference_dir)
     else:
         files = {}
         for item in spec.split(","):

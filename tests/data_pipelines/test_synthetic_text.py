@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import gzip
+
 import numpy as np
 import pytest
 
 from configs.synthetic_corpus import get_config
 from data_pipelines.synthetic import corpus, grammar, translate
 
-_REF = grammar.default_reference_dir()
-_TRAIN_STM = _REF / "phoenix2014-T-groundtruth-train.stm"
-needs_reference = pytest.mark.skipif(not _TRAIN_STM.exists(), reason=f"{_TRAIN_STM} missing")
+_TRAIN_STM = grammar.phoenix2014t_files()["train"]  # shipped with the repository
 
 
-@needs_reference
 def test_parse_a_real_stm_line():
-    line = _TRAIN_STM.read_text(encoding="utf-8").splitlines()[0]
+    with gzip.open(_TRAIN_STM, "rt", encoding="utf-8") as f:
+        line = f.readline()
     row = grammar.parse_stm_line(line)
     assert row["id"] == line.split()[0]
     assert row["signer"].startswith("Signer")
@@ -41,10 +41,8 @@ def test_glosses_spec_with_explicit_files(tmp_path):
         grammar.stm_splits("bogus", "", 0.1, 0)
 
 
-@needs_reference
 def test_phoenix_shortcut_vocabulary_is_the_train_stm_vocabulary():
     cfg = get_config("phoenix2014t")
-    cfg.reference_dir = str(_REF)
     world = corpus.build_world(cfg)
     train_glosses = {g for r in grammar.read_stm(_TRAIN_STM) for g in r["glosses"]}
     vocab = {g for s in corpus.vocabulary_sentences(cfg, world) for g in s.split()}
@@ -59,6 +57,33 @@ def test_phoenix_shortcut_vocabulary_is_the_train_stm_vocabulary():
     assert {g for rows in stm.values() for r in rows for g in r["glosses"]} <= set(
         world["keyframes"]
     )
+
+
+def test_top_glosses_keeps_the_k_most_frequent_train_glosses_in_annotation_order():
+    row = lambda i, text: {"id": i, "glosses": text.split()}  # noqa: E731
+    splits = {
+        "train": [row("t1", "A B C"), row("t2", "A B D"), row("t3", "A C"), row("t4", "E")],
+        "dev": [row("d1", "D A E B"), row("d2", "E D")],
+    }
+    two = grammar.top_glosses(splits, 2)  # A (3), then B and C (2 each): B by name
+    assert [r["glosses"] for r in two["train"]] == [["A", "B"], ["A", "B"], ["A"]]
+    assert [(r["id"], r["glosses"]) for r in two["dev"]] == [("d1", ["A", "B"])]
+    assert [r["id"] for r in grammar.top_glosses(splits, 2, min_len=2)["train"]] == ["t1", "t2"]
+    assert grammar.top_glosses(splits, 0) is splits
+
+
+def test_phoenix_text_at_60_glosses_keeps_its_sentence_repetition():
+    """The vocabulary knob on the shipped PHOENIX-2014T text: 60 train glosses, every
+    kept sentence at least 2 of them long, repeated sentences as in the annotation
+    (5,852 train sentences, 5,347 distinct)."""
+    cfg = get_config("phoenix2014t")
+    cfg.top_glosses, cfg.min_sentence_glosses = 60, 2
+    stm = corpus.build_world(cfg)["stm"]
+    vocab = {g for r in stm["train"] for g in r["glosses"]}
+    assert len(vocab) == 60 and all(len(r["glosses"]) >= 2 for r in stm["train"])
+    assert {g for r in stm["dev"] + stm["test"] for g in r["glosses"]} <= vocab
+    sentences = [" ".join(r["glosses"]) for r in stm["train"]]
+    assert 5000 < len(sentences) and len(set(sentences)) < 0.95 * len(sentences)
 
 
 def test_builtin_translations_differ_from_glosses_and_are_deterministic():

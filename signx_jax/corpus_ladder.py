@@ -1,0 +1,121 @@
+"""The corpus ladder: the main job on text sides of growing difficulty, over seeds.
+
+  python -m signx_jax.corpus_ladder --workdir runs/ladder                  # every rung, seeds 0,1,2
+  python -m signx_jax.corpus_ladder --workdir runs/ladder --rungs phoenix60 --seeds 0
+
+Each rung is ``python -m signx_jax.seeds`` (the main job once per training seed,
+``configs/demo.py``) with the corpus overrides below, in ``<workdir>/<rung>``:
+
+* ``builtin``: the built-in 57-gloss grammar (the main job as it is);
+* ``phoenix60`` / ``phoenix200``: the real PHOENIX-2014T gloss text shipped in
+  ``data_pipelines/synthetic/text``, cut to its 60 / 200 most frequent train glosses
+  (``corpus.top_glosses``), the first 600 / 60 / 60 sentences of train / dev / held-out
+  test, with the annotation's own sentence repetition;
+* ``phoenix_full``: every train sentence and all 1,085 glosses, poses only (no RGB: the
+  video route would need ~15 GB of frames); many hours on 2 CPU cores.
+
+Prints one table, per rung: the corpus (train clips, vocabulary, distinct train
+sentences), test WER of each route with CTC greedy and with the decoder chosen on dev
+(mean, sd and worst seed), and the most-frequent-train-sentence baseline. Anything after
+``--`` goes to every run. Writes ``<workdir>/ladder.json`` and ``ladder.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from signx_jax import atomic, seeds
+
+PHOENIX = ["--config.corpus.glosses=phoenix2014t"]
+RUNGS = {
+    "builtin": [],
+    "phoenix60": [*PHOENIX, "--config.corpus.top_glosses=60"],
+    "phoenix200": [*PHOENIX, "--config.corpus.top_glosses=200"],
+    "phoenix_full": [
+        *PHOENIX,
+        "--config.corpus.num_train=-1",
+        "--config.corpus.num_dev=-1",
+        "--config.corpus.num_test=-1",
+        "--config.corpus.rgb=False",
+        "--config.routes=('pose',)",
+    ],  # fmt: skip
+}
+
+
+def corpus_stats(data_dir: str) -> dict[str, int]:
+    """Train clips, gloss vocabulary and distinct sentences of a run's corpus."""
+    from signx_jax.data import shards
+
+    train = shards.open_split(data_dir, "train").replace(decode_rgb=False)
+    sentences = [" ".join(str(train[i]["gloss"]).split()) for i in range(len(train))]
+    vocab = {g for s in sentences for g in s.split()}
+    return {"clips": len(sentences), "vocab": len(vocab), "distinct": len(set(sentences))}
+
+
+def rung_row(rung: str, root: str) -> dict:
+    """The ladder's row of one finished rung (from its seeds.json and seed reports)."""
+    with open(os.path.join(root, "seeds.json")) as f:
+        done = json.load(f)
+    first = os.path.join(root, f"seed{done['seeds'][0]}")
+    with open(os.path.join(first, "report", "metrics.json")) as f:
+        baseline = json.load(f)["baselines"]["most frequent train sentence / test"]["wer"]
+    wer = {row: m["wer"] for row, m in done["summary"].items() if " / test / " in row}
+    return {"rung": rung, "seeds": done["seeds"], **corpus_stats(os.path.join(first, "data")),
+            "test_wer": wer, "baseline": baseline}  # fmt: skip
+
+
+def format_ladder(rows: list[dict]) -> str:
+    routes = sorted({r.split(" / ")[0] for row in rows for r in row["test_wer"]})
+    head = ["corpus", "train clips", "glosses", "distinct train sentences"]
+    head += [f"{route} test WER, {d}" for route in routes for d in ("greedy", "dev-chosen")]
+    lines = ["| " + " | ".join(head + ["label-prior baseline"]) + " |",
+             "|---" + "|---:" * len(head) + "|"]  # fmt: skip
+    for row in rows:
+        cells = [row["rung"], str(row["clips"]), str(row["vocab"]), str(row["distinct"])]
+        for route in routes:
+            for decoding in ("ctc_greedy", "dev-chosen"):
+                s = row["test_wer"].get(f"{route} / test / {decoding}")
+                text = (
+                    "-"
+                    if s is None
+                    else f"{s['mean']:.2f} (sd {s['sd']:.2f}, worst {s['max']:.2f})"
+                )
+                cells.append(text)
+        lines.append("| " + " | ".join(cells + [f"{row['baseline']:.2f}"]) + " |")
+    seeds_text = "; ".join(f"{row['rung']}: seeds {row['seeds']}" for row in rows)
+    return "\n".join(lines) + f"\n\nTest WER mean over seeds ({seeds_text})."
+
+
+def main(argv: list[str] | None = None) -> None:
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    argv = argv[: argv.index("--")] if "--" in argv else argv
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", default="configs/demo.py")
+    parser.add_argument("--workdir", default="runs/ladder")
+    parser.add_argument("--rungs", default="builtin,phoenix60,phoenix200",
+                        help=f"comma-separated, of {', '.join(RUNGS)}")  # fmt: skip
+    parser.add_argument("--seeds", default="0,1,2")
+    args = parser.parse_args(argv)
+    rungs = [r for r in args.rungs.split(",") if r]
+    if unknown := [r for r in rungs if r not in RUNGS]:
+        parser.error(f"--rungs: unknown {unknown}; known {list(RUNGS)}")
+    root, rows = os.path.abspath(args.workdir), []
+    for rung in rungs:
+        rung_dir = os.path.join(root, rung)
+        print(f"[ladder] {rung}: {' '.join(RUNGS[rung] + extra) or 'the main job as it is'}")
+        seeds.main(["--config", args.config, "--workdir", rung_dir, "--seeds", args.seeds,
+                    "--", *RUNGS[rung], *extra])  # fmt: skip
+        rows.append(rung_row(rung, rung_dir))
+    table = format_ladder(rows)
+    atomic.write_json(os.path.join(root, "ladder.json"), rows, indent=2)
+    atomic.write_text(os.path.join(root, "ladder.md"), f"# Corpus ladder\n\n{table}\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
