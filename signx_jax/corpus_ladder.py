@@ -89,11 +89,7 @@ def format_ladder(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import sys
-
-    argv = sys.argv[1:] if argv is None else argv
-    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
-    argv = argv[: argv.index("--")] if "--" in argv else argv
+    argv, extra = seeds.split_passthrough(argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", default="configs/demo.py")
     parser.add_argument("--workdir", default="runs/ladder")

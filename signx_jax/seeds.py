@@ -81,10 +81,16 @@ def format_summary(summary: dict, walls: dict[int, float], seeds: list[int]) -> 
     return "\n".join(lines) + f"\n\nSeeds {seeds}; wall time per run: {walls_text}."
 
 
-def main(argv: list[str] | None = None) -> None:
+def split_passthrough(argv: list[str] | None) -> tuple[list[str], list[str]]:
+    """(own arguments, arguments after ``--`` for every main-job run)."""
     argv = sys.argv[1:] if argv is None else argv
-    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
-    argv = argv[: argv.index("--")] if "--" in argv else argv
+    if "--" not in argv:
+        return argv, []
+    return argv[: argv.index("--")], argv[argv.index("--") + 1 :]
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv, extra = split_passthrough(argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", default="configs/demo.py")
     parser.add_argument("--workdir", default="runs/seeds")

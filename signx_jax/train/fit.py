@@ -32,7 +32,6 @@ from signx_jax.sharding import to_global
 from signx_jax.train import faults
 from signx_jax.train.loop import Trainer, TrainingDiverged, _Preemption, check_workdir
 from signx_jax.train.mfu import Throughput, describe
-from signx_jax.train.optimizers import accum_steps
 
 if TYPE_CHECKING:
     from signx_jax.train.tasks import Task
@@ -80,7 +79,7 @@ def fit(
         workdir, trainer.state, copies=cfg.train.keep_best + 2,
         min_free_bytes=cfg.train.get("min_free_bytes", 0),
     )  # fmt: skip
-    total, accum = int(cfg.train.total_steps), accum_steps(cfg.optim)
+    total = int(cfg.train.total_steps)
     stop_at = total if max_steps is None else min(total, max_steps)
     train_it = pipeline.make_train_iterator(
         train_source,
@@ -152,9 +151,7 @@ def fit(
                 scalars["nonfinite_total"] = float(jax.device_get(trainer.state.nonfinite_total))
                 scalars["nonfinite_inputs"] = float(nonfinite_inputs)  # records masked, this run
                 elapsed = time.perf_counter() - t0
-                steps_s = (step - step0) / max(elapsed, 1e-9)
-                scalars["steps_per_sec"] = steps_s  # updates
-                scalars["examples_per_sec"] = steps_s * cfg.data.batch_size * accum
+                steps_s = (step - step0) / max(elapsed, 1e-9)  # updates, for the ETA
                 scalars.update(perf.scalars(step - perf_step))
                 perf_step = step
                 writer.write_scalars(step, scalars)
