@@ -217,8 +217,9 @@ def score_and_report(
     methods=("ctc_greedy",),
     splits=("dev", "test"),
     candidates=None,
-) -> str:
-    """latents: {route: {split: source}} -> Markdown table (also written to out_dir).
+) -> tuple[str, dict]:
+    """latents: {route: {split: source}} -> (Markdown table, also written to out_dir;
+    {route: ``choose_decoding``'s choice}, empty without ``candidates``).
 
     Rows: every route x split x decoding method in ``methods``, then, with
     ``candidates`` (``decoding_candidates``) and a dev split, the decoder
@@ -286,7 +287,7 @@ def score_and_report(
             f"WER after the `{get_cleanup(dataset).name}` gloss clean-up.\n\n"
         )
         f.write(table + "\n")
-    return table
+    return table, chosen
 
 
 def accuracy_and_report(

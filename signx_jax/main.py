@@ -42,7 +42,6 @@ joins them before any step.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -418,12 +417,10 @@ def run(
     decode = cfg.stage3.decode
     methods = tuple(dict.fromkeys(("ctc_greedy", decode.method)))
     candidates = decoding_candidates(decode) if decode.get("choose_on_dev", False) else None
-    table = score_and_report(stage3, lat, vocab, report_dir, dataset=cfg.stage3.dataset,
-                             methods=methods, splits=tuple(splits),
-                             candidates=candidates)  # fmt: skip
+    table, chosen = score_and_report(stage3, lat, vocab, report_dir,
+                                     dataset=cfg.stage3.dataset, methods=methods,
+                                     splits=tuple(splits), candidates=candidates)  # fmt: skip
     log.info("scored stage-3 checkpoints %s, decoding %s", ckpt_steps, methods)
-    with open(os.path.join(report_dir, "metrics.json")) as f:
-        chosen = json.load(f).get("decoding")
     if chosen and checkpoint is None:  # the released model's decoder, kept beside it
         atomic.write_json(os.path.join(stage3_dir, "decoding.json"),
                           {"checkpoints": ckpt_steps, "routes": chosen}, indent=2)  # fmt: skip

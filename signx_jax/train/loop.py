@@ -152,7 +152,11 @@ class Trainer:
         self.replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
         self._train_step = jax.jit(self._step, donate_argnums=(0,))
         self._eval_step = jax.jit(self._eval)
-        self._eval_steps: dict[tuple, Any] = {}  # see set_decode_method
+        # Compiled eval steps by (decode method, knob names), see set_decode_method; the
+        # task's own method starts with the step fit's dev evaluation compiles.
+        self._eval_steps: dict[tuple, Any] = {
+            (getattr(task, "decode_method", None), ()): self._eval_step
+        }
         self._decode_knobs: dict[str, jax.Array] = {}
 
     # -- update step -------------------------------------------------------------
