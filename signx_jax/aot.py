@@ -194,7 +194,7 @@ def batch_spec(cfg: ml_collections.ConfigDict, task, mesh) -> dict[str, jax.Shap
         shapes["rgb"] = ((b, t, hw, hw, 3), jnp.uint8)
     if "latent" in task.features:
         shapes["latent"] = ((b, t, cfg.model.latent_dim), jnp.float32)
-    n_batch = math.prod(mesh.shape[a] for a in shd.BATCH_AXES)
+    n_batch = shd.batch_rows(mesh)
     if b % n_batch:
         raise ValueError(f"aot: batch size {b} is not divisible by data*fsdp = {n_batch}")
     sharding = shd.batch_sharding(mesh)

@@ -174,6 +174,18 @@ def choose_decoding(
             "dev_wer": wer, "tried": tried}  # fmt: skip
 
 
+def released_decoders(stage_dir: str) -> dict[str, tuple[str, dict[str, float]]]:
+    """{route: (method, knobs)} chosen on dev for a stage's released checkpoints
+    (``<stage_dir>/decoding.json``, written by the main job's evaluate step); {}
+    when the run did not choose (``decode.choose_on_dev`` off)."""
+    path = os.path.join(stage_dir, "decoding.json")
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as f:
+        routes = json.load(f)["routes"]
+    return {route: (c["method"], c["knobs"]) for route, c in routes.items()}
+
+
 def format_table(rows: dict[str, dict[str, float]]) -> str:
     bleu_keys = sorted(k for k in next(iter(rows.values())) if k.lower().startswith("bleu"))
     head = [

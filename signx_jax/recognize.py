@@ -16,8 +16,10 @@ Two routes to the latent space:
     folder by ``data_pipelines.extract`` (its own venv) or read from a
     ``.pose`` / extractor ``.npz`` file -> the ``mediapipe`` stream, the other
     four streams absent (presence False) -> Pose2Gloss encoder -> z.
-Then CSLR -> CTC greedy decoding; each gloss gets a time span from CTC forced
-alignment of the decoded sequence (CTC frames -> input frames -> seconds).
+Then CSLR -> the route's decoder chosen on dev by the main job's evaluate step
+(``W/stage3/decoding.json``: CTC greedy or prefix beam, or joint CTC/attention with
+its weights; CTC greedy where the run has none); each gloss gets a time span from
+CTC forced alignment of the decoded sequence (CTC frames -> input frames -> seconds).
 Prints the glosses with their spans; writes WebVTT subtitles and JSON.
 """
 
@@ -299,6 +301,7 @@ class Recognizer:
         import jax
         from flax import nnx
 
+        from signx_jax import evaluate
         from signx_jax.data.vocab import Vocabulary
         from signx_jax.train import tasks
 
@@ -323,29 +326,30 @@ class Recognizer:
                 os.path.join(workdir, "stage1"), lambda c: tasks.Pose2GlossTask(c, v)
             )
             self.p2g = stage1.model()
-        stage3, self.cslr_steps = _restore_stage(
-            os.path.join(workdir, "stage3"),
+        stage3_dir = os.path.join(workdir, "stage3")
+        self.stage3, self.cslr_steps = _restore_stage(
+            stage3_dir,
             lambda c: tasks.CSLRTask(c, v, class_counts=vocab.counts),
             released=True,
         )
-        self.cslr = stage3.model()
-        self.prune_mask = stage3.state.aux["prune_mask"]
-        self.min_frames = cslr_min_frames(stage3.cfg.model)
+        self.cslr = self.stage3.model()
+        self.prune_mask = self.stage3.state.aux["prune_mask"]
+        self.min_frames = cslr_min_frames(self.stage3.cfg.model)
+        # Each route's decoder as chosen on dev; the config's where the run did not choose.
+        default = (self.stage3.task.decode_method, {})
+        chosen = evaluate.released_decoders(stage3_dir)
+        self.decoders = {route: chosen.get(route, default) for route in ROUTES}
 
         # Graph and state apart, so the jitted functions take the weights as arguments.
         p2g_def, self.p2g_state = nnx.split(self.p2g)
-        cslr_def, self.cslr_state = nnx.split(self.cslr)
-        self.p2g_def, self.cslr_def = p2g_def, cslr_def
+        self.p2g_def = p2g_def
+        self.cslr_def, self.cslr_state = nnx.split(self.cslr)
 
         def encode(state, poses, presence, mask):
             m = nnx.merge(p2g_def, state, copy=True)
             return m.encode(poses, presence, mask, deterministic=True)
 
-        def ctc(state, z, mask, prune_mask):
-            out = nnx.merge(cslr_def, state, copy=True)(z, mask, prune_mask, deterministic=True)
-            return jax.nn.log_softmax(out["ctc_logits"]), out["out_lengths"]
-
-        self._encode, self._ctc = jax.jit(encode), jax.jit(ctc)
+        self._encode = jax.jit(encode)
         if self.v2p is not None:
             v2p_def, self._v2p_state = nnx.split(self.v2p)
 
@@ -376,26 +380,46 @@ class Recognizer:
         )
         return np.asarray(z)[0, :t]
 
-    def ctc_log_probs(self, z: np.ndarray) -> np.ndarray:
-        """z [T, Dz] -> CTC log-posteriors [T', V] over the valid CTC frames."""
+    def decode(self, z: np.ndarray, route: str) -> tuple[list[int], np.ndarray]:
+        """z [T, Dz] -> (gloss ids by ``route``'s released decoder, CTC log-posteriors
+        [T', V] over the valid CTC frames): the stage-3 evaluation step itself."""
+        import jax
+
+        from signx_jax.data.vocab import ids_to_text
+        from signx_jax.sharding import batch_rows, gather, to_global
+
         t, length = len(z), self._padded_len(len(z))
-        mask = np.arange(length)[None] < t
-        log_probs, out_len = self._ctc(
-            self.cslr_state, _pad(z, length)[None], mask, self.prune_mask
-        )
-        return np.asarray(log_probs)[0, : int(out_len[0])]
+        rows = batch_rows(self.stage3.mesh)  # one clip, padded to a row per batch shard
+        batch = {
+            "latent": np.zeros((rows, length, z.shape[1]), np.float32),
+            "frame_mask": np.arange(length)[None].repeat(rows, 0) < t,
+            "valid": np.arange(rows) == 0,
+            "labels": np.zeros((rows, 1), np.int32),
+            "label_lengths": np.zeros(rows, np.int32),
+            "index": np.zeros(rows, np.int32),
+        }
+        batch["latent"][0, :t] = z
+        method, knobs = self.decoders[route]
+        self.stage3.set_decode_method(method, **knobs)
+        out = gather(self.stage3.eval_step(to_global(batch, self.stage3.mesh)))
+        text = ids_to_text(out["hyp"][0], self.vocab)  # stops at EOS, drops specials
+        ids = [self.vocab.token_to_id(g) for g in text.split()]
+        log_probs = jax.nn.log_softmax(out["ctc_logits"][0, : int(out["out_lengths"][0])])
+        return ids, np.asarray(log_probs)
 
     # -- recognition -------------------------------------------------------------------
     def check_length(self, num_frames: int, where: str) -> None:
         check_length(num_frames, self.min_frames, where)
 
-    def from_poses(self, poses, presence, fps: float, where: str = "<poses>") -> Recognition:
+    def from_poses(
+        self, poses, presence, fps: float, where: str = "<poses>", route: str = "pose"
+    ) -> Recognition:
         self.check_length(len(poses), where)
         if not np.any(presence):
             raise RecognitionError(f"{where}: no person detected in any of {len(poses)} frames")
         z = self.latent(poses, presence)
-        log_probs = self.ctc_log_probs(z)
-        glosses, segments = decode_segments(log_probs, len(poses), fps, self.vocab)
+        ids, log_probs = self.decode(z, route)
+        glosses, segments = decode_segments(ids, log_probs, len(poses), fps, self.vocab)
         return Recognition(glosses, segments, fps, len(poses), log_probs, z, poses, presence)
 
     def from_rgb(self, rgb: np.ndarray, fps: float, where: str = "<frames>") -> Recognition:
@@ -405,7 +429,7 @@ class Recognizer:
             rgb = resize_frames(rgb, self.image_size)
         poses = self.poses_from_rgb(rgb)
         presence = np.ones((len(rgb), len(schema.STREAMS)), bool)
-        result = self.from_poses(poses, presence, fps, where)
+        result = self.from_poses(poses, presence, fps, where, route="video")
         result.rgb = rgb
         return result
 
@@ -476,29 +500,23 @@ def ensure_run(workdir: str, config: str = "configs/demo.py:tiny") -> str:
 # -- spans and subtitles ----------------------------------------------------------
 
 
-def decode_segments(log_probs: np.ndarray, num_frames: int, fps: float, vocab):
-    """CTC log-posteriors [T', V] -> (glosses, segments with times).
+def decode_segments(ids: list[int], log_probs: np.ndarray, num_frames: int, fps: float, vocab):
+    """Decoded gloss ids and CTC log-posteriors [T', V] -> (glosses, segments with times).
 
-    Greedy CTC gives the glosses; forced alignment of them gives every CTC
-    frame a gloss (blanks go to the preceding gloss), and CTC frame j covers
-    input frames [j * T / T', (j + 1) * T / T').
+    Forced alignment of the ids gives every CTC frame a gloss (blanks go to the
+    preceding gloss), and CTC frame j covers input frames [j * T / T', (j + 1) * T / T').
     """
     import jax.numpy as jnp
 
-    from signx_jax.decoding import ctc_greedy
     from signx_jax.gloss_align import ctc_forced_align
+    from signx_jax.schema import BLANK_ID as BLANK
 
     t_ctc = log_probs.shape[0]
-    lp = jnp.asarray(log_probs)[None]
-    tokens, count = ctc_greedy(lp, jnp.array([t_ctc]), blank=schema.BLANK_ID)
-    ids = [int(i) for i in np.asarray(tokens)[0, : int(count[0])]]
     if not ids:
         return [], []
-    pos = np.asarray(
-        ctc_forced_align(
-            lp, jnp.array([t_ctc]), jnp.array([ids]), jnp.array([len(ids)]), blank=schema.BLANK_ID
-        )
-    )[0]
+    lp, lengths = jnp.asarray(log_probs)[None], jnp.array([t_ctc])
+    pos = ctc_forced_align(lp, lengths, jnp.array([ids]), jnp.array([len(ids)]), blank=BLANK)
+    pos = np.asarray(pos)[0]
     stride = num_frames / t_ctc
     probs = np.exp(log_probs)
     glosses, segments = [], []

@@ -2,8 +2,9 @@
 
 Results and commands: README "Benchmarks and scaling".
 
-Trains the CSLR stage (``CSLRTask`` through the real ``Trainer``) on an
-in-memory synthetic latent corpus whose difficulty is fixed by the config: a
+Trains the CSLR stage (``CSLRTask`` through the real ``Trainer``, batches from the
+input pipeline, dev scored by the main job's evaluation) on an in-memory synthetic
+latent corpus whose difficulty is fixed by the config: a
 vocabulary of gloss prototypes in the latent space, sentences of a few
 glosses, each gloss lasting a random number of frames of its prototype plus
 Gaussian noise and a slow random drift. For every (model size, train-set
@@ -38,11 +39,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import flags
-from flax import nnx
 
 from signx_jax import cli, schema
-from signx_jax import metrics as metrics_lib
-from signx_jax.decoding import ctc_greedy
+from signx_jax.data import pipeline
+from signx_jax.data.vocab import Vocabulary
+from signx_jax.evaluate import run_eval
 from signx_jax.models.summary import count_params, train_step_flops
 from signx_jax.train import losses
 from signx_jax.train.loop import Trainer
@@ -61,50 +62,34 @@ def _define_flags() -> dict:
 
 _FLAGS: dict = {}
 
-NUM_SPECIAL = len(schema.SPECIAL_TOKENS)
-
 
 # -- synthetic latent corpus ------------------------------------------------------
 
 
-def make_corpus(
-    cfg: ml_collections.ConfigDict, num_sentences: int, seed: int
-) -> dict[str, np.ndarray]:
-    """Sentences of glosses rendered as latent frames; arrays padded to cfg.frames."""
+def vocabulary(cfg: ml_collections.ConfigDict) -> Vocabulary:
+    """The corpus's glosses ``G0`` .. ``G{num_glosses - 1}`` after the special tokens."""
+    return Vocabulary([*schema.SPECIAL_TOKENS, *(f"G{k}" for k in range(cfg.num_glosses))])
+
+
+def make_corpus(cfg: ml_collections.ConfigDict, num_sentences: int, seed: int) -> list[dict]:
+    """Sentences of glosses rendered as latent frames (at most ``cfg.frames`` each):
+    latent-cache records (``latent``, ``gloss`` text, ``clip_id``) that the input
+    pipeline reads as it reads the cache."""
     rng = np.random.default_rng(seed)
     protos = np.random.default_rng(cfg.corpus_seed).normal(size=(cfg.num_glosses, cfg.latent_dim))
-    t_max, n_lab = cfg.frames, cfg.max_label_len
-    out = {
-        "latent": np.zeros((num_sentences, t_max, cfg.latent_dim), np.float32),
-        "frame_mask": np.zeros((num_sentences, t_max), bool),
-        "labels": np.full((num_sentences, n_lab), schema.PAD_ID, np.int32),
-        "label_lengths": np.zeros(num_sentences, np.int32),
-    }
     lo, hi = cfg.frames_per_gloss
+    records = []
     for i in range(num_sentences):
-        n = int(rng.integers(cfg.min_glosses, n_lab + 1))
+        n = int(rng.integers(cfg.min_glosses, cfg.max_label_len + 1))
         glosses = rng.integers(0, cfg.num_glosses, n)
-        durations = rng.integers(lo, hi + 1, n)
-        durations = np.minimum(durations, max(t_max // n, 1))
+        durations = np.minimum(rng.integers(lo, hi + 1, n), max(cfg.frames // n, 1))
         frames = np.repeat(protos[glosses], durations, axis=0)
         drift = np.cumsum(rng.normal(scale=cfg.drift, size=frames.shape), axis=0)
         frames = frames + drift + rng.normal(scale=cfg.noise, size=frames.shape)
-        t = len(frames)
-        out["latent"][i, :t] = frames
-        out["frame_mask"][i, :t] = True
-        out["labels"][i, :n] = glosses + NUM_SPECIAL
-        out["label_lengths"][i] = n
-    return out
-
-
-def _batch(corpus: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:
-    b = {k: v[idx] for k, v in corpus.items()}
-    b["lengths"] = b["frame_mask"].sum(1).astype(np.int32)
-    b["gloss_spans"] = np.full((*b["labels"].shape, 2), -1, np.int32)
-    b["valid"] = np.ones(len(idx), bool)
-    b["index"] = idx.astype(np.int32)
-    b["cropped"] = np.zeros(len(idx), bool)
-    return b
+        gloss = " ".join(f"G{g}" for g in glosses)
+        records.append({"clip_id": f"s{seed}-{i}", "latent": frames.astype(np.float32),
+                        "gloss": gloss})  # fmt: skip
+    return records
 
 
 # -- one run ------------------------------------------------------------------------
@@ -123,7 +108,8 @@ def train_config(sweep: ml_collections.ConfigDict, width: int) -> ml_collections
     m.width, m.mlp = width, 4 * width
     m.heads = max(min(width // 32, 8), 1)
     c.pruning.enabled = False
-    c.data.batch_size = sweep.batch_size
+    c.data.batch_size = c.data.eval_batch_size = sweep.batch_size
+    c.data.buckets = (sweep.frames,)
     c.data.max_label_len = sweep.max_label_len
     c.optim.update(name="adam", schedule="constant", lr=sweep.lr, grad_accum_steps=1, clip_norm=1.0)
     c.train.total_steps = max(sweep.steps)
@@ -132,38 +118,18 @@ def train_config(sweep: ml_collections.ConfigDict, width: int) -> ml_collections
     return c
 
 
-def _dev_eval_fn(trainer: Trainer):
-    graphdef = trainer.graphdef
-
-    @jax.jit
-    def run(state, batch):
-        model = nnx.merge(graphdef, state.params, state.rest, copy=True)
-        out = model(
-            batch["latent"], batch["frame_mask"], state.aux["prune_mask"], None, deterministic=True
-        )
-        label_mask = jnp.arange(batch["labels"].shape[1])[None] < batch["label_lengths"][:, None]
-        per = losses.ctc(
-            out["ctc_logits"], out["enc_mask"], batch["labels"], label_mask, schema.BLANK_ID
-        )
-        hyp, _ = ctc_greedy(out["ctc_logits"], out["out_lengths"], blank=schema.BLANK_ID)
-        return per, hyp
-
-    return run
-
-
-def evaluate(run, state, dev: dict[str, np.ndarray], batch_size: int) -> tuple[float, float]:
-    """Dev CTC loss per sentence and WER (%) of greedy CTC decoding."""
-    n = len(dev["labels"])
-    total, refs, hyps = 0.0, [], []
-    for start in range(0, n - batch_size + 1, batch_size):
-        b = _batch(dev, np.arange(start, start + batch_size))
-        per, hyp = jax.device_get(run(state, b))
-        total += float(np.sum(per))
-        for lab, k, h in zip(b["labels"], b["label_lengths"], hyp, strict=True):
-            refs.append([str(x) for x in lab[:k]])
-            hyps.append([str(x) for x in h if x >= 0])
-    count = len(refs)
-    return total / count, 100.0 * metrics_lib.wer(refs, hyps).wer
+def evaluate(trainer: Trainer, dev: list[dict], vocab: Vocabulary) -> tuple[float, float]:
+    """Dev CTC loss per sentence, and dev WER (%) of CTC greedy decoding: the eval
+    step and the WER of the main job's evaluation (``signx_jax.evaluate``)."""
+    outputs = run_eval(trainer, dev, vocab)
+    wer = trainer.task.summarize_eval(outputs, vocab, source=dev, dataset="none")["wer"]
+    total = 0.0
+    for out in outputs:
+        enc_mask = np.arange(out["ctc_logits"].shape[1])[None] < out["out_lengths"][:, None]
+        label_mask = np.arange(out["labels"].shape[1])[None] < out["label_lengths"][:, None]
+        per = losses.ctc(out["ctc_logits"], enc_mask, out["labels"], label_mask, schema.BLANK_ID)
+        total += float(np.sum(np.asarray(per) * out["valid"]))
+    return total / len(dev), wer
 
 
 @dataclasses.dataclass
@@ -182,39 +148,36 @@ class Point:
 def run_size(sweep: ml_collections.ConfigDict, width: int, dev, corpora) -> list[Point]:
     """Every train-set size for one model size; one compile, fresh init each time."""
     cfg = train_config(sweep, width)
-    trainer = Trainer(cfg, CSLRTask(cfg, sweep.num_glosses + NUM_SPECIAL))
+    vocab = vocabulary(sweep)
+    trainer = Trainer(cfg, CSLRTask(cfg, len(vocab)))
+    trainer.set_decode_method("ctc_greedy")
     init = jax.tree.map(jnp.copy, trainer.state)  # the step donates the state
     params = count_params(trainer.state.params)
-    probe = _batch(dev, np.arange(sweep.batch_size))
+
+    def batches(source):
+        return pipeline.make_train_iterator(
+            source, vocab, batch_size=cfg.data.batch_size, buckets=cfg.data.buckets,
+            seed=sweep.seed, features=trainer.task.features, max_label_len=sweep.max_label_len,
+        )  # fmt: skip
+
+    probe = next(batches(dev))
     flops = train_step_flops(trainer, probe)
-    run = _dev_eval_fn(trainer)
     trainer.train_step(probe)  # compile outside the timed steps
-    evaluate(run, trainer.state, dev, sweep.batch_size)
+    evaluate(trainer, dev, vocab)
     points = []
     for size, corpus in corpora.items():
         trainer.state = jax.tree.map(jnp.copy, init)
-        rng = np.random.default_rng(sweep.seed)
-        seconds, recent = 0.0, []
+        seconds, recent, it = 0.0, [], batches(corpus)
         for step in range(1, max(sweep.steps) + 1):
-            idx = rng.choice(size, sweep.batch_size, replace=size < sweep.batch_size)
-            b = _batch(corpus, idx)
+            batch = next(it)
             t0 = time.perf_counter()
-            loss = float(trainer.train_step(b)["loss"])
+            loss = float(trainer.train_step(batch)["loss"])
             seconds += time.perf_counter() - t0
             recent = (recent + [loss])[-10:]
             if step in sweep.steps:
-                dev_loss, wer = evaluate(run, trainer.state, dev, sweep.batch_size)
-                p = Point(
-                    width,
-                    params,
-                    size,
-                    step,
-                    flops * step,
-                    float(np.mean(recent)),
-                    dev_loss,
-                    wer,
-                    seconds,
-                )
+                dev_loss, wer = evaluate(trainer, dev, vocab)
+                p = Point(width, params, size, step, flops * step, float(np.mean(recent)),
+                          dev_loss, wer, seconds)  # fmt: skip
                 print(f"[scaling] {p}", flush=True)
                 points.append(p)
     return points

@@ -260,6 +260,11 @@ def batch_sharding(mesh: Mesh, ndim: int | None = None) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec(BATCH_AXES))
 
 
+def batch_rows(mesh: Mesh) -> int:
+    """Shards of the batch dimension: a global batch is a multiple of it."""
+    return int(np.prod([mesh.shape[a] for a in BATCH_AXES if a in mesh.shape]))
+
+
 # -- host <-> global arrays ---------------------------------------------------
 
 

@@ -38,21 +38,23 @@ def test_decode_segments_times_from_forced_alignment():
     a, b = vocab.token_to_id("HELLO"), vocab.token_to_id("WORLD")
     # CTC frames: blank HELLO HELLO blank WORLD blank; 24 input frames -> 4 frames each.
     lp = _log_probs([BLANK, a, a, BLANK, b, BLANK], len(vocab))
-    glosses, segs = recognize.decode_segments(lp, num_frames=24, fps=25.0, vocab=vocab)
+    glosses, segs = recognize.decode_segments([a, b], lp, num_frames=24, fps=25.0, vocab=vocab)
     assert glosses == ["HELLO", "WORLD"]
     # Blanks go to the preceding gloss (the first gloss before any emission).
     assert [s["ctc_frames"] for s in segs] == [[0, 4], [4, 6]]
     assert [(s["start_frame"], s["end_frame"]) for s in segs] == [(0, 16), (16, 24)]
     assert [(s["start"], s["end"]) for s in segs] == [(0.0, 0.64), (0.64, 0.96)]
     assert segs[0]["score"] == pytest.approx(0.9)
+    # The decoded glosses are aligned, whatever CTC greedy would say (joint decoding
+    # may drop or add a gloss): WORLD alone takes every frame from its first emission.
+    glosses, segs = recognize.decode_segments([b], lp, num_frames=24, fps=25.0, vocab=vocab)
+    assert glosses == ["WORLD"] and [s["ctc_frames"] for s in segs] == [[0, 6]]
 
 
 def test_decode_segments_nothing_emitted():
     vocab = Vocabulary(list(schema.SPECIAL_TOKENS) + ["HELLO"])
-    assert recognize.decode_segments(_log_probs([BLANK] * 5, len(vocab)), 20, 25.0, vocab) == (
-        [],
-        [],
-    )
+    lp = _log_probs([BLANK] * 5, len(vocab))
+    assert recognize.decode_segments([], lp, 20, 25.0, vocab) == ([], [])
 
 
 def test_webvtt():
@@ -178,15 +180,20 @@ def recognizer(run_dir):
 
 @pytest.fixture
 def glosses_emitted(monkeypatch):
-    """The CTC log-posteriors of every Recognizer with the blank lowered by 100 nats."""
-    ctc_log_probs = recognize.Recognizer.ctc_log_probs
+    """Every Recognizer decodes CTC greedy with the blank lowered by 100 nats (the tiny
+    run's model may emit nothing)."""
+    decode = recognize.Recognizer.decode
 
-    def blank_lowered(self, z):
-        lp = ctc_log_probs(self, z).copy()
+    def blank_lowered(self, z, route):
+        _, lp = decode(self, z, route)
+        lp = lp.copy()
         lp[:, BLANK] -= 100.0
-        return lp - logsumexp(lp, axis=-1, keepdims=True)
+        lp = lp - logsumexp(lp, axis=-1, keepdims=True)
+        best = lp.argmax(-1)
+        ids = [int(g) for k, g in enumerate(best) if g != BLANK and (k == 0 or g != best[k - 1])]
+        return ids, lp
 
-    monkeypatch.setattr(recognize.Recognizer, "ctc_log_probs", blank_lowered)
+    monkeypatch.setattr(recognize.Recognizer, "decode", blank_lowered)
 
 
 def _check_outputs(printed: str, out_dir, num_frames: int, fps: float) -> dict:
@@ -249,6 +256,25 @@ def test_video_route_matches_latent_cache(recognizer, run_dir):
     (row,) = [r for r in (cached[i] for i in range(len(cached))) if r["clip_id"] == clip["clip_id"]]
     result = recognizer.from_rgb(np.asarray(clip["rgb"]), clip["fps"])
     np.testing.assert_allclose(result.latent, np.asarray(row["latent"]), atol=2e-3, rtol=2e-3)
+
+
+def test_decodes_as_the_release_step(recognizer, run_dir):
+    """Each route decodes with the decoder the evaluate step chose on dev (decoding.json)
+    and gives the hypotheses the report scored for the same latents."""
+    from signx_jax.data import shards
+
+    with open(os.path.join(run_dir, "stage3", "decoding.json")) as f:
+        chosen = json.load(f)["routes"]
+    with open(os.path.join(run_dir, "report", "hypotheses.json")) as f:
+        report = json.load(f)
+    for route in ("video", "pose"):
+        assert recognizer.decoders[route] == (chosen[route]["method"], chosen[route]["knobs"])
+        cached = shards.open_split(os.path.join(run_dir, "latents", route), "test")
+        hyps = report[f"{route} / test / dev-chosen"]["hyps"]
+        for i in range(3):
+            ids, log_probs = recognizer.decode(np.asarray(cached[i]["latent"], np.float32), route)
+            assert " ".join(recognizer.vocab.id_to_token(g) for g in ids) == hyps[i]
+            assert log_probs.shape == (len(cached[i]["latent"]) // 4, len(recognizer.vocab))
 
 
 def test_short_clip_and_no_person(recognizer, tmp_path):
