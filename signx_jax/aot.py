@@ -184,7 +184,6 @@ def batch_spec(cfg: ml_collections.ConfigDict, task, mesh) -> dict[str, jax.Shap
         "gloss_spans": ((b, n_lab, 2), jnp.int32),
         "valid": ((b,), jnp.bool_),
         "index": ((b,), jnp.int32),
-        "cropped": ((b,), jnp.bool_),
     }
     if "poses" in task.features:
         shapes["presence"] = ((b, t, len(schema.STREAMS)), jnp.bool_)

@@ -82,6 +82,10 @@ class ConcatSource:
     def __len__(self) -> int:
         return int(self.offsets[-1])
 
+    @property
+    def frame_counts(self) -> np.ndarray:
+        return np.concatenate([pipeline.frame_counts(s) for s in self.sources])
+
     def __getitem__(self, index: int):
         which = int(np.searchsorted(self.offsets, index, side="right") - 1)
         return self.sources[which][int(index - self.offsets[which])]

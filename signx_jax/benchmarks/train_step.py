@@ -103,7 +103,6 @@ def random_batch(cfg, task, vocab: int, seed: int = 0) -> dict[str, np.ndarray]:
         "gloss_spans": np.full((b, n_lab, 2), -1, np.int32),
         "valid": np.ones(b, bool),
         "index": np.arange(b, dtype=np.int32),
-        "cropped": np.zeros(b, bool),
     }
     if "poses" in task.features:
         batch["poses"] = rng.normal(size=(b, t, schema.POSE_DIM)).astype(np.float32)

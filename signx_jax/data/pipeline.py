@@ -17,16 +17,21 @@ Batch keys (numpy, B = batch size, T = a bucket, L = max_label_len):
 ``rgb``            uint8 [B,T,H,W,3]   feature "rgb"
 ``latent``         float32 [B,T,D]     feature "latent" (latent records)
 ``frame_mask``     bool [B,T]          frame t < length
-``lengths``        int32 [B]           frames after cropping to the last bucket
+``lengths``        int32 [B]           frames of the clip
 ``labels``         int32 [B,L]         gloss ids, PAD padded, no BOS/EOS
 ``label_lengths``  int32 [B]
-``gloss_spans``    int32 [B,L,2]       [start, end) per gloss (clipped to the crop), -1 absent
+``gloss_spans``    int32 [B,L,2]       [start, end) frames per gloss, -1 absent
 ``targets``        int32 [B,L]         translation ids (only with target_vocab)
 ``target_lengths`` int32 [B]           (only with target_vocab)
 ``valid``          bool [B]            False for padding rows / skipped records
 ``index``          int64 [B]           record index within the split (-1: padding)
-``cropped``        bool [B]            clip was longer than the last bucket
 =================  ==================  =================================================
+
+A clip is never cut: one longer than the largest configured bucket makes the
+iterator add a bucket that holds the source's longest clip (a warning names it;
+configure ``data.buckets`` to cover your clips and avoid the extra compile).
+Cropping the frames and keeping every gloss would train CTC on glosses the model
+cannot see and score a clip on part of it.
 """
 
 from __future__ import annotations
@@ -111,10 +116,9 @@ class _EpochShuffle:
 class _Example:
     """Record index -> one example dict (Grain map; picklable for workers)."""
 
-    def __init__(self, source, vocab, target_vocab, features, max_label_len, max_frames, crop):
+    def __init__(self, source, vocab, target_vocab, features, max_label_len):
         self.source, self.vocab, self.target_vocab = source, vocab, target_vocab
         self.features, self.max_label_len = tuple(features), max_label_len
-        self.max_frames, self.crop = max_frames, crop
         self.num_truncated = 0  # label sequences cut to max_label_len (this process)
 
     def _ids(self, vocab: Vocabulary, text: str, what: str, index: int) -> np.ndarray:
@@ -139,15 +143,8 @@ class _Example:
         if record is None:  # corrupt record skipped by the source
             return None
         is_latent = "latent" in record
-        length = len(record["latent"] if is_latent else record["presence"])
-        cropped = length > self.max_frames
-        if cropped and not self.crop:
-            raise ValueError(
-                f"{self.source!r} record {index} (clip_id={record.get('clip_id')!r}): "
-                f"{length} frames exceed the largest bucket {self.max_frames}"
-            )
-        t = min(length, self.max_frames)
-        ex: dict[str, Any] = {"index": index, "length": t, "cropped": cropped}
+        t = len(record["latent"] if is_latent else record["presence"])
+        ex: dict[str, Any] = {"index": index, "length": t}
         if not is_latent:
             ex["presence"] = record["presence"][:t]
         if "poses" in self.features:
@@ -160,7 +157,7 @@ class _Example:
         ex["labels"] = self._ids(self.vocab, record["gloss"], "gloss", index)
         spans = record.get("gloss_spans")
         if spans is not None:
-            ex["gloss_spans"] = np.minimum(spans[: self.max_label_len], t)
+            ex["gloss_spans"] = spans[: self.max_label_len]
         if self.target_vocab is not None:
             ex["targets"] = self._ids(self.target_vocab, record["translation"], "target", index)
         return ex
@@ -225,7 +222,6 @@ class _Collate:
             "gloss_spans": np.full((b, n_lab, 2), -1, np.int32),
             "valid": np.zeros(b, bool),
             "index": np.full(b, -1, np.int64),
-            "cropped": np.zeros(b, bool),
         }
         if self.dims["kind"] == "clip":
             batch["presence"] = np.zeros((b, t, len(schema.STREAMS)), bool)
@@ -253,7 +249,6 @@ class _Collate:
             batch["lengths"][row] = n
             batch["valid"][row] = True
             batch["index"][row] = ex["index"]
-            batch["cropped"][row] = ex["cropped"]
             batch["labels"][row, : len(ex["labels"])] = ex["labels"]
             batch["label_lengths"][row] = len(ex["labels"])
             if "gloss_spans" in ex:
@@ -292,7 +287,39 @@ class _LoadBatch:
         return self.collate([self.example(int(i)) for i in indices])
 
 
-def _prepare(source, vocab, target_vocab, features, buckets, max_label_len, batch_size, crop):
+def frame_counts(source) -> np.ndarray:
+    """Frames of every record (``source.frame_counts`` where the source has it, from its
+    index; else by reading the records; an unreadable record counts 0)."""
+    counts = getattr(source, "frame_counts", None)
+    if counts is not None:
+        return np.asarray(counts)
+    records = (source[i] for i in range(len(source)))
+    return np.array([0 if r is None else len(r.get("latent", r.get("presence"))) for r in records])
+
+
+def covering_buckets(source, buckets: Sequence[int]) -> tuple[int, ...]:
+    """``buckets``, plus one holding the longest clip of ``source`` (a multiple of 32
+    frames) if it is longer than all of them (module docstring)."""
+    buckets = tuple(sorted(int(x) for x in buckets))
+    counts = frame_counts(source)
+    longest = int(counts.max()) if len(counts) else 0
+    if longest <= buckets[-1]:
+        return buckets
+    extra = -(-longest // 32) * 32
+    if (repr(source), extra) not in _warned_buckets:
+        _warned_buckets.add((repr(source), extra))
+        _log.warning(
+            "%r: %d of %d clips are longer than the largest bucket %d (up to %d frames); "
+            "they go in an extra bucket of %d frames (set data.buckets to cover them)",
+            source, int(np.sum(counts > buckets[-1])), len(counts), buckets[-1], longest, extra,
+        )  # fmt: skip
+    return (*buckets, extra)
+
+
+_warned_buckets: set[tuple[str, int]] = set()
+
+
+def _prepare(source, vocab, target_vocab, features, buckets, max_label_len, batch_size):
     """Shared checks; returns the (possibly lighter) source, example fn and collate fn."""
     features = tuple(features)
     unknown = set(features) - set(FEATURES)
@@ -329,16 +356,9 @@ def _prepare(source, vocab, target_vocab, features, buckets, max_label_len, batc
             )
         if feature == "rgb" and not dims["rgb_hw"]:
             raise ValueError(f"{source!r}: feature 'rgb' requested but the clips have no rgb")
-    max_frames = max(int(x) for x in buckets)
-    example = _Example(source, vocab, target_vocab, features, max_label_len, max_frames, crop)
-    collate = _Collate(
-        batch_size,
-        [int(x) for x in buckets],
-        features,
-        max_label_len,
-        dims,
-        target_vocab is not None,
-    )
+    example = _Example(source, vocab, target_vocab, features, max_label_len)
+    buckets = covering_buckets(source, buckets)
+    collate = _Collate(batch_size, buckets, features, max_label_len, dims, target_vocab is not None)
     return source, example, collate
 
 
@@ -355,7 +375,6 @@ def make_train_iterator(
     shard_count: int | None = None,
     worker_count: int = 0,
     target_vocab: Vocabulary | None = None,
-    crop_long: bool = True,
     length_grouping: int = 1,
     window: int | None = None,
     read_threads: int = 4,
@@ -366,7 +385,6 @@ def make_train_iterator(
     ``source``: a PoseShardSource (or any sequence of records). Shard defaults
     to ``jax.process_index()`` of ``jax.process_count()``. The iterator has
     ``get_state()`` / ``set_state()``; batch k depends only on (seed, shard, k).
-    ``crop_long=False`` makes a clip longer than the largest bucket an error.
     ``length_grouping=K > 1`` sorts each window of K batches' clips by frame
     count (from ``source.frame_counts``) before cutting it into batches, and
     yields those K batches in a seeded order: far less padding, same epochs.
@@ -375,7 +393,7 @@ def make_train_iterator(
     """
     shard_index, shard_count = _process_shard(shard_index, shard_count)
     source, example, collate = _prepare(
-        source, vocab, target_vocab, features, buckets, max_label_len, batch_size, crop_long
+        source, vocab, target_vocab, features, buckets, max_label_len, batch_size
     )
     records = np.arange(len(source))[shard_index::shard_count]
     if len(records) == 0:
@@ -414,7 +432,6 @@ def make_eval_iterator(
     shard_index: int | None = None,
     shard_count: int | None = None,
     target_vocab: Vocabulary | None = None,
-    crop_long: bool = True,
     read_threads: int = 4,
     prefetch_batches: int = 8,
 ) -> grain.DatasetIterator:
@@ -425,7 +442,7 @@ def make_eval_iterator(
     """
     shard_index, shard_count = _process_shard(shard_index, shard_count)
     source, example, collate = _prepare(
-        source, vocab, target_vocab, features, buckets, max_label_len, batch_size, crop_long
+        source, vocab, target_vocab, features, buckets, max_label_len, batch_size
     )
     per_shard = math.ceil(len(source) / shard_count)
     # Slots >= len(source) map to None, i.e. padding rows.

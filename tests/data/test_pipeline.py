@@ -79,7 +79,7 @@ def test_batch_content_and_bucket_shapes(split):
         assert batch["valid"].all()
         for row, idx in enumerate(batch["index"]):
             clip, n = clips[idx], batch["lengths"][row]
-            assert n == min(len(clip["presence"]), 32)
+            assert n == len(clip["presence"])
             np.testing.assert_array_equal(batch["poses"][row, :n], schema.concat_poses(clip)[:n])
             assert not batch["poses"][row, n:].any() and not batch["frame_mask"][row, n:].any()
             assert batch["frame_mask"][row, :n].all()
@@ -98,23 +98,33 @@ def test_batch_content_and_bucket_shapes(split):
     assert {k: v.dtype for k, v in batch.items()} == {
         "poses": np.float32, "presence": bool, "rgb": np.uint8, "frame_mask": bool,
         "lengths": np.int32, "labels": np.int32, "label_lengths": np.int32,
-        "gloss_spans": np.int32, "valid": bool, "index": np.int64, "cropped": bool,
+        "gloss_spans": np.int32, "valid": bool, "index": np.int64,
         "targets": np.int32, "target_lengths": np.int32,
     }  # fmt: skip
 
 
-def test_long_clips_are_cropped_or_rejected(split):
+def test_long_clips_are_never_cut(split, caplog):
+    """A clip longer than every bucket goes whole into one extra bucket (a multiple of
+    32 frames), in evaluation and in training, with a warning naming the split."""
     clips, source, vocab = split
     args = dict(batch_size=4, buckets=(8, 16), max_label_len=6, shard_index=0, shard_count=1)
-    batches = list(pipeline.make_eval_iterator(source, vocab, **args))
-    assert all(b["poses"].shape[1] in (8, 16) for b in batches)
-    cropped = np.concatenate([b["index"][b["cropped"]] for b in batches])
-    expected = [i for i, c in enumerate(clips) if len(c["presence"]) > 16]
-    assert sorted(cropped.tolist()) == expected and 4 in expected
-    row = np.concatenate([b["lengths"] for b in batches])
-    assert row.max() == 16
-    with pytest.raises(ValueError, match="exceed the largest bucket 16"):
-        list(pipeline.make_eval_iterator(source, vocab, crop_long=False, **args))
+    with caplog.at_level("WARNING"):
+        batches = list(pipeline.make_eval_iterator(source, vocab, **args))
+    n_long = sum(len(c["presence"]) > 16 for c in clips)
+    assert f"{n_long} of 20 clips are longer than the largest bucket 16 (up to 30" in caplog.text
+    assert {b["poses"].shape[1] for b in batches} <= {8, 16, 32}
+    lengths = np.concatenate([b["lengths"][b["valid"]] for b in batches])
+    assert lengths.tolist() == [len(c["presence"]) for c in clips]
+    (long_batch,) = [b for b in batches if 4 in b["index"]]
+    row = long_batch["index"].tolist().index(4)
+    assert long_batch["poses"].shape[1] == 32 and long_batch["frame_mask"][row].sum() == 30
+    np.testing.assert_array_equal(
+        long_batch["poses"][row, :30], schema.concat_poses(clips[4]).astype(np.float32)
+    )
+    train = pipeline.make_train_iterator(source, vocab, seed=0, **args)
+    seen = [b for b in itertools.islice(train, 10) if 4 in b["index"]]
+    assert seen and all(b["poses"].shape[1] == 32 for b in seen)
+    assert pipeline.covering_buckets(source, (8, 64)) == (8, 64)
 
 
 @pytest.mark.parametrize("shard_count", [1, 3])
@@ -147,7 +157,6 @@ def test_short_batch_rows_are_zero_in_reused_memory():
     ex = {
         "index": 0,
         "length": 30,
-        "cropped": False,
         "poses": poses,
         "labels": np.ones(1, np.int32),
     }
