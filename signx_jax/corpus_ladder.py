@@ -29,10 +29,18 @@ import os
 from signx_jax import atomic, seeds
 
 PHOENIX = ["--config.corpus.glosses=phoenix2014t"]
+
+
+def _labels(n: int) -> list[str]:
+    """Every stage's ``data.max_label_len`` = the rung's longest sentence (the demo's 8
+    fits the built-in grammar's 2-6 glosses; longer labels would be cut in training)."""
+    return [f"--config.stage{k}.data.max_label_len={n}" for k in (1, 2, 3)]
+
+
 RUNGS = {
     "builtin": [],
-    "phoenix60": [*PHOENIX, "--config.corpus.top_glosses=60"],
-    "phoenix200": [*PHOENIX, "--config.corpus.top_glosses=200"],
+    "phoenix60": [*PHOENIX, "--config.corpus.top_glosses=60", *_labels(16)],
+    "phoenix200": [*PHOENIX, "--config.corpus.top_glosses=200", *_labels(24)],
     "phoenix_full": [
         *PHOENIX,
         "--config.corpus.num_train=-1",
@@ -40,6 +48,7 @@ RUNGS = {
         "--config.corpus.num_test=-1",
         "--config.corpus.rgb=False",
         "--config.routes=('pose',)",
+        *_labels(32),
     ],  # fmt: skip
 }
 
