@@ -40,7 +40,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # the corpus has its own (``corpus.seed``): it is the data set, not a seed.
     c.seed = 0
     c.corpus = synthetic_corpus.get_config("tiny" if tiny else None)
-    buckets = (64, 128) if not tiny else (64, 128)
+    # Frame-count buckets: the grammar's clips have up to ~150 frames (a longer clip
+    # would get an extra bucket of its own, with a warning; clips are never cut).
+    buckets = (64, 128, 160)
 
     s1 = train_config("pose2gloss", "tiny")
     _shrink(
