@@ -75,6 +75,33 @@ def rung_row(rung: str, root: str) -> dict:
             "test_wer": wer, "baseline": baseline}  # fmt: skip
 
 
+def rung_diagnosis(root: str, seed_list: list[int]) -> dict[str, float]:
+    """Means over seeds of ``signx_jax.diagnose`` (run on each seed's work dir if its
+    ``report/diagnosis.json`` is missing): probe accuracies, stage 1's test WER, and the
+    dev-chosen CSLR's test WER on novel sentences per route."""
+    from signx_jax import diagnose
+
+    found = []
+    for seed in seed_list:
+        run = os.path.join(root, f"seed{seed}")
+        path = os.path.join(run, "report", "diagnosis.json")
+        if not os.path.isfile(path):
+            diagnose.diagnose(run)
+        with open(path) as f:
+            found.append(json.load(f))
+    values: dict[str, list[float]] = {}
+    for d in found:
+        for name, acc in d["probe_test_frame_accuracy"].items():
+            values.setdefault(f"probe: {name}", []).append(acc)
+        values.setdefault("stage 1 test WER", []).append(d["stage1_test_wer"])
+        for row, r in d["seen_vs_novel_test_wer"].items():
+            if row.endswith(" / test / dev-chosen") and "novel" in r:
+                values.setdefault(f"{row.split(' / ')[0]} novel-sentence WER", []).append(
+                    r["novel"]
+                )
+    return {k: float(sum(v) / len(v)) for k, v in values.items()}
+
+
 def format_ladder(rows: list[dict]) -> str:
     routes = sorted({r.split(" / ")[0] for row in rows for r in row["test_wer"]})
     head = ["corpus", "train clips", "glosses", "distinct train sentences"]
@@ -94,7 +121,15 @@ def format_ladder(rows: list[dict]) -> str:
                 cells.append(text)
         lines.append("| " + " | ".join(cells + [f"{row['baseline']:.2f}"]) + " |")
     seeds_text = "; ".join(f"{row['rung']}: seeds {row['seeds']}" for row in rows)
-    return "\n".join(lines) + f"\n\nTest WER mean over seeds ({seeds_text})."
+    lines.append(f"\nTest WER mean over seeds ({seeds_text}).")
+    keys = list(dict.fromkeys(k for row in rows for k in row.get("diagnosis", {})))
+    if keys:  # python -m signx_jax.diagnose, mean over seeds
+        lines += ["", "| corpus | " + " | ".join(keys) + " |", "|---" + "|---:" * len(keys) + "|"]
+        for row in rows:
+            d = row.get("diagnosis", {})
+            cells = [f"{d[k]:.1f}" if k in d else "-" for k in keys]
+            lines.append(f"| {row['rung']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -116,6 +151,7 @@ def main(argv: list[str] | None = None) -> None:
         seeds.main(["--config", args.config, "--workdir", rung_dir, "--seeds", args.seeds,
                     "--", *RUNGS[rung], *extra])  # fmt: skip
         rows.append(rung_row(rung, rung_dir))
+        rows[-1]["diagnosis"] = rung_diagnosis(rung_dir, rows[-1]["seeds"])
     table = format_ladder(rows)
     atomic.write_json(os.path.join(root, "ladder.json"), rows, indent=2)
     atomic.write_text(os.path.join(root, "ladder.md"), f"# Corpus ladder\n\n{table}\n")

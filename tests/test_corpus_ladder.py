@@ -53,3 +53,23 @@ def test_the_table_has_a_row_per_rung_and_a_cell_per_route_and_decoder(tmp_path,
     assert table[2] == ("| a | 600 | 57 | 567 | 9.00 (sd 1.00, worst 10.00) | 8.00 (sd 1.00, "
                         "worst 9.00) | - | 27.50 (sd 1.00, worst 28.50) | 97.00 |")  # fmt: skip
     assert table[3].startswith("| b | 600 | 57 | 567 | 20.00") and table[3].count(" - ") == 2
+
+
+def test_diagnosis_means_over_seeds(tmp_path, monkeypatch):
+    for seed, (acc, wer) in enumerate([(80.0, 40.0), (70.0, 50.0)]):
+        report = tmp_path / f"seed{seed}" / "report"
+        report.mkdir(parents=True)
+        novel = {"video / test / dev-chosen": {"novel": wer, "num_novel": 50},
+                 "video / test / ctc_greedy": {"novel": 99.0, "num_novel": 50}}  # fmt: skip
+        (report / "diagnosis.json").write_text(json.dumps({
+            "probe_test_frame_accuracy": {"raw poses": 90.0, "pose latents": acc},
+            "stage1_test_wer": wer + 10, "seen_vs_novel_test_wer": novel}))  # fmt: skip
+    d = corpus_ladder.rung_diagnosis(str(tmp_path), [0, 1])
+    assert d == {"probe: raw poses": 90.0, "probe: pose latents": 75.0,
+                 "stage 1 test WER": 55.0, "video novel-sentence WER": 45.0}  # fmt: skip
+    monkeypatch.setattr(corpus_ladder, "corpus_stats",
+                        lambda d: {"clips": 600, "vocab": 57, "distinct": 567})  # fmt: skip
+    _finished_rung(tmp_path / "a", [("pose", "ctc_greedy", 9.0)])
+    row = corpus_ladder.rung_row("a", str(tmp_path / "a"))
+    table = corpus_ladder.format_ladder([{**row, "diagnosis": d}])
+    assert "| a | 90.0 | 75.0 | 55.0 | 45.0 |" in table
