@@ -97,6 +97,9 @@ def train_config(
         c.loss.text_weight = 1.0
         c.loss.word_weight = 1.0
         c.loss.contrast_weight = 1.0
+        # A CTC loss on z through the contrastive space (Pose2Gloss.frame_gloss_logits):
+        # not in the paper, off by default; README "Real gloss text".
+        c.loss.ctc_weight = 0.0
         c.loss.label_smoothing = 0.1
         c.loss.temperature = 0.07
         c.loss.teacher_forcing_start = 0.5

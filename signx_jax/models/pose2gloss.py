@@ -172,6 +172,15 @@ class Pose2Gloss(nnx.Module):
         zt = self.text_proj(layers.masked_mean(emb, label_mask).astype(self.dtype))
         return zv.astype(jnp.float32), zt.astype(jnp.float32)
 
+    def frame_gloss_logits(self, z: jax.Array, temperature: float) -> jax.Array:
+        """z [B, T, Dz] -> [B, T, V] cosine similarity of each frame to each CodeBook gloss
+        in the contrastive space, / temperature: a frame-level CTC head without new
+        parameters (stage 1's optional CTC loss, ``loss.ctc_weight``)."""
+        zv = self.latent_proj(z.astype(self.dtype)).astype(jnp.float32)
+        zt = self.text_proj(self.decoder.token_embedding.embedding[...].astype(self.dtype))
+        unit = lambda x: x * jax.lax.rsqrt(jnp.sum(x * x, axis=-1, keepdims=True) + 1e-12)
+        return unit(zv) @ unit(zt.astype(jnp.float32)).T / temperature
+
     def init_decode_cache(self, batch: int, max_len: int) -> dict[str, jax.Array]:
         return self.decoder.init_cache(batch, max_len)
 

@@ -138,7 +138,15 @@ class Pose2GlossTask:
         zv, zt = model.contrastive_embeddings(z, batch["frame_mask"], batch["labels"], label_mask)
         l_con = losses.info_nce(zv, zt, cfg.temperature, batch["valid"])
         loss = cfg.text_weight * l_text + cfg.word_weight * l_word + cfg.contrast_weight * l_con
-        return loss, ({"l_text": l_text, "l_word": l_word, "l_contrast": l_con}, None)
+        metrics = {"l_text": l_text, "l_word": l_word, "l_contrast": l_con}
+        if cfg.get("ctc_weight", 0.0) > 0:  # frame-level gloss evidence in z
+            logits = model.frame_gloss_logits(z, cfg.temperature)
+            valid = batch["valid"]  # padding rows get frames, so no NaN reaches the gradient
+            frames = batch["frame_mask"] | ~valid[:, None].astype(bool)
+            per = losses.ctc(logits, frames, batch["labels"], label_mask)
+            metrics["l_ctc"] = jnp.sum(per * valid) / jnp.maximum(jnp.sum(valid), 1)
+            loss = loss + cfg.ctc_weight * metrics["l_ctc"]
+        return loss, (metrics, None)
 
     def eval_fn(self, model, aux, batch):
         z = model.encode(batch["poses"], batch["presence"], batch["frame_mask"], deterministic=True)

@@ -148,6 +148,30 @@ def test_pose2gloss_loss_and_eval():
     assert 0.0 <= summary["wer"] <= 100.0 * (MAX_LABELS + 1)
 
 
+def test_pose2gloss_optional_ctc_on_the_latent():
+    """loss.ctc_weight adds CTC over frame-to-gloss cosine logits (no new parameters):
+    the loss grows by weight x l_ctc and l_ctc reaches the encoder and both projections."""
+    clips = make_clips(3, seed=1, rgb=False)
+    vocab = _vocab(clips)
+    cfg = train_config("pose2gloss", "tiny")
+    cfg.data.max_label_len = MAX_LABELS
+    _no_dropout(cfg.model)
+    task = tasks.Pose2GlossTask(cfg, len(vocab))
+    model = task.build_model(nnx.Rngs(0))
+    batch = _batch(clips, vocab, task.features)
+    (base, (metrics, _)), _ = _loss_and_grads(task, model, task.init_aux(), batch)
+    assert "l_ctc" not in metrics
+    cfg.loss.ctc_weight = 0.5
+    metrics, _ = _check_loss(task, model, task.init_aux(), batch)
+    (loss, (metrics, _)), grads = _loss_and_grads(task, model, task.init_aux(), batch)
+    assert float(metrics["l_ctc"]) > 0
+    np.testing.assert_allclose(float(loss), float(base) + 0.5 * float(metrics["l_ctc"]), rtol=1e-5)
+    z = model.encode(batch["poses"], batch["presence"], batch["frame_mask"], deterministic=True)
+    logits = model.frame_gloss_logits(z, cfg.loss.temperature)
+    assert logits.shape == (*z.shape[:2], len(vocab))
+    assert float(jnp.max(jnp.abs(logits))) <= 1.0 / cfg.loss.temperature + 1e-3  # cosines
+
+
 def test_pose2gloss_beam_search_eval():
     """Stage-1 dev decoding: Table 6 beam search by default; beam 1 without
     penalties is the greedy decoder."""
