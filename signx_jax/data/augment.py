@@ -16,6 +16,10 @@ from typing import Any
 import numpy as np
 
 
+def _view_frames(num_t: int, scale: float) -> int:
+    return max(1, int(round(num_t * scale)))
+
+
 def augment_view(
     record: dict[str, Any],
     rng: np.random.Generator,
@@ -27,8 +31,8 @@ def augment_view(
     """One augmented copy of a latent record (``latent``: [T, D]; spans rescaled)."""
     latent = np.asarray(record["latent"], np.float32)
     num_t = latent.shape[0]
-    scale = rng.uniform(*scale_range)
-    new_t = max(1, int(round(num_t * scale)))
+    scale = rng.uniform(*scale_range)  # the first draw: AugmentedSource.frame_counts repeats it
+    new_t = _view_frames(num_t, scale)
     # Nearest-frame resampling keeps the latent on the data manifold.
     src = np.minimum((np.arange(new_t) + 0.5) / scale, num_t - 1).astype(np.int64)
     jitter = rng.random(new_t) < jitter_p
@@ -64,6 +68,23 @@ class AugmentedSource:
 
     def __len__(self) -> int:
         return len(self.source) * (self.num_views + 1)
+
+    @property
+    def frame_counts(self) -> np.ndarray:
+        """Frames of every view, from the source's counts and each view's scale (the
+        first draw of its generator): the input pipeline sizes its buckets without
+        reading and augmenting every view."""
+        from signx_jax.data.pipeline import frame_counts
+
+        counts = []
+        for clip, num_t in enumerate(frame_counts(self.source)):
+            counts.append(int(num_t))
+            for view in range(1, self.num_views + 1):
+                scale = np.random.default_rng((self.seed, clip, view)).uniform(
+                    *self.kwargs["scale_range"]
+                )
+                counts.append(_view_frames(int(num_t), scale))
+        return np.asarray(counts)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         clip, view = divmod(int(index), self.num_views + 1)

@@ -39,6 +39,16 @@ def test_length_and_view_zero_is_the_original(source):
             assert other["name"] == rec["name"]
 
 
+def test_frame_counts_without_reading_the_views(source, monkeypatch):
+    """Every view's frame count, as the input pipeline sizes buckets with it, equals the
+    view's latent length, and comes from the source's counts alone."""
+    aug = AugmentedSource(source, num_views=NUM_VIEWS, seed=3, scale_range=(0.5, 1.5))
+    lengths = [len(aug[i]["latent"]) for i in range(len(aug))]
+    monkeypatch.setattr(AugmentedSource, "__getitem__", lambda self, i: pytest.fail("read"))
+    assert aug.frame_counts.tolist() == lengths
+    assert len(set(lengths)) > len(source)  # the views really change the length
+
+
 def test_views_are_deterministic_and_distinct(source):
     a = AugmentedSource(source, num_views=NUM_VIEWS, seed=7)
     b = AugmentedSource(source, num_views=NUM_VIEWS, seed=7)
