@@ -33,12 +33,14 @@ def test_decodes_pngs_written_by_pillow():
     np.testing.assert_array_equal(png.decode_png(grey.getvalue())[..., 1], frame[..., 0])
 
 
-@pytest.mark.parametrize("filter_type", [0, 1])
-def test_none_and_sub_filter_fast_paths(filter_type):
+@pytest.mark.parametrize("filter_type", [0, 1, 2])
+def test_none_sub_and_up_filter_fast_paths(filter_type):
     frame = _frame((4, 6, 3), seed=2)
     rows = frame.astype(np.int16)
     if filter_type == 1:  # Sub: difference to the pixel on the left, per channel
         rows = np.diff(rows, axis=1, prepend=0)
+    elif filter_type == 2:  # Up: difference to the row above
+        rows = np.diff(rows.reshape(4, 18), axis=0, prepend=0).reshape(4, 6, 3)
     raw = np.concatenate(
         [np.full((4, 1), filter_type, np.uint8), (rows % 256).astype(np.uint8).reshape(4, 18)],
         axis=1,
@@ -52,6 +54,15 @@ def test_none_and_sub_filter_fast_paths(filter_type):
     )
     np.testing.assert_array_equal(png.decode_png(data), frame)
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), frame)
+
+
+def test_small_frames_are_stored_and_large_ones_compressed():
+    small = _frame((64, 64, 3))
+    assert len(png.encode_png(small)) > small.nbytes  # stored: raw bytes + headers
+    smooth = np.broadcast_to(np.arange(128, dtype=np.uint8)[:, None, None], (128, 128, 3))
+    big = png.encode_png(np.ascontiguousarray(smooth))
+    assert len(big) < smooth.nbytes // 10
+    np.testing.assert_array_equal(png.decode_png(big), smooth)
 
 
 def test_rejects_non_png_and_bad_frames():
