@@ -56,7 +56,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
     s2 = train_config("video2pose", "tiny")
     _shrink(
-        s2, steps=20 if tiny else 2000, batch=8, buckets=buckets, eval_every=20 if tiny else 1000
+        s2, steps=20 if tiny else 2600, batch=8, buckets=buckets, eval_every=20 if tiny else 1300
     )
     s2.model.image_size = c.corpus.image_size
     s2.model.patch_size = 16  # 16 patches per 64x64 frame: cheap on CPU
