@@ -33,7 +33,7 @@ to every host as numpy.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -138,13 +138,6 @@ def logical_to_spec(
     return PartitionSpec(*out)
 
 
-def logical_to_sharding(
-    logical_axes: Sequence[str | None], mesh: Mesh, shape: Sequence[int] | None = None
-) -> NamedSharding:
-    """NamedSharding for ``logical_axes`` (see :func:`logical_to_spec`)."""
-    return NamedSharding(mesh, logical_to_spec(logical_axes, mesh, shape))
-
-
 def constrain(x: jax.Array, logical_axes: Sequence[str | None]) -> jax.Array:
     """Sharding hint for an activation by logical names; a no-op without a mesh."""
     mesh = jax.sharding.get_abstract_mesh()
@@ -230,28 +223,6 @@ def shard_model(model: nnx.Module, mesh: Mesh, tactic: str | Any = "logical") ->
     shardings = model_shardings(state, mesh, tactic)
     nnx.update(model, jax.device_put(state, shardings))
     return model
-
-
-def create_sharded(
-    ctor: Callable[[], nnx.Module], mesh: Mesh, tactic: str | Any = "logical"
-) -> nnx.Module:
-    """Build ``ctor()`` directly into sharded device memory (no full copy on one device).
-
-    For the large rungs of the ladder: the initialisers run inside one jit whose
-    outputs are constrained to the rule-table shardings.
-    """
-    abstract_state = nnx.state(nnx.eval_shape(ctor))
-    shardings = model_shardings(abstract_state, mesh, tactic)
-
-    @nnx.jit
-    def build() -> nnx.Module:
-        model = ctor()
-        state = nnx.state(model)
-        nnx.update(model, jax.lax.with_sharding_constraint(state, shardings))
-        return model
-
-    with jax.set_mesh(mesh):
-        return build()
 
 
 def batch_sharding(mesh: Mesh, ndim: int | None = None) -> NamedSharding:

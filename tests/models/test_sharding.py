@@ -149,13 +149,3 @@ def test_tactics_replicate_and_fsdp():
     assert all(s.spec == P() for s in rep)
     fs = jax.tree.leaves(sharding.model_shardings(state, mesh, "fsdp"))
     assert any("fsdp" in jax.tree.leaves(tuple(s.spec)) for s in fs)
-
-
-def test_create_sharded_builds_on_the_mesh():
-    mesh = sharding.make_mesh(data=2, fsdp=2, tensor=2)
-    cfg = cslr_config("tiny")
-    head = sharding.create_sharded(lambda: IsolatedHead(cfg, 8, rngs=nnx.Rngs(0)), mesh)
-    kernel = head.mlp.fc1.kernel.get_value()
-    assert kernel.sharding.spec == P("fsdp", "tensor")
-    ref = IsolatedHead(cfg, 8, rngs=nnx.Rngs(0))
-    np.testing.assert_allclose(np.asarray(kernel), np.asarray(ref.mlp.fc1.kernel.get_value()))
