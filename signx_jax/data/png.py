@@ -10,8 +10,8 @@ deflate blocks: on the synthetic corpus's 64 x 64 frames inflating a level-6
 frame took 48 us against 6 us for a stored one (88 us with the "Up" filter
 this module wrote before), for half the bytes (6.2 vs 12.4 KB); a Video2Pose
 batch of 8 x 32 such frames then decodes in ~2 ms instead of ~23 ms, time the
-2-core machine's train step otherwise loses (``python -m
-signx_jax.benchmarks.input_pipeline``). Larger frames (converted real
+2-core machine's train step otherwise loses (one timing loop over one clip's
+frames, not a shipped benchmark; README "Benchmarks and scaling"). Larger frames (converted real
 datasets) compress at level 6. PNGs with Sub or Up filters decode on fast
 paths too; others (written by other tools) go through Pillow.
 
