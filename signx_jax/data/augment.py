@@ -80,9 +80,7 @@ class AugmentedSource:
         for clip, num_t in enumerate(frame_counts(self.source)):
             counts.append(int(num_t))
             for view in range(1, self.num_views + 1):
-                scale = np.random.default_rng((self.seed, clip, view)).uniform(
-                    *self.kwargs["scale_range"]
-                )
+                scale = self._rng(clip, view).uniform(*self.kwargs["scale_range"])
                 counts.append(_view_frames(int(num_t), scale))
         return np.asarray(counts)
 
@@ -91,8 +89,11 @@ class AugmentedSource:
         record = self.source[clip]
         if view == 0 or record is None:  # None: a corrupt record skipped by the reader
             return record
-        rng = np.random.default_rng((self.seed, clip, view))
-        return augment_view(record, rng, **self.kwargs)
+        return augment_view(record, self._rng(clip, view), **self.kwargs)
+
+    def _rng(self, clip: int, view: int) -> np.random.Generator:
+        """The generator of one view: ``__getitem__`` and ``frame_counts`` must agree."""
+        return np.random.default_rng((self.seed, clip, view))
 
     def __repr__(self) -> str:
         return f"AugmentedSource({self.source!r}, num_views={self.num_views}, seed={self.seed})"
