@@ -57,12 +57,17 @@ def test_none_sub_and_up_filter_fast_paths(filter_type):
 
 
 def test_small_frames_are_stored_and_large_ones_compressed():
-    small = _frame((64, 64, 3))
+    def smooth(size):  # compresses well: a deflated frame would be far smaller than raw
+        ramp = np.arange(size, dtype=np.uint8)[:, None, None]
+        return np.ascontiguousarray(np.broadcast_to(ramp, (size, size, 3)))
+
+    small = smooth(64)
     assert len(png.encode_png(small)) > small.nbytes  # stored: raw bytes + headers
-    smooth = np.broadcast_to(np.arange(128, dtype=np.uint8)[:, None, None], (128, 128, 3))
-    big = png.encode_png(np.ascontiguousarray(smooth))
-    assert len(big) < smooth.nbytes // 10
-    np.testing.assert_array_equal(png.decode_png(big), smooth)
+    np.testing.assert_array_equal(png.decode_png(png.encode_png(small)), small)
+    large = smooth(128)
+    big = png.encode_png(large)
+    assert len(big) < large.nbytes // 10
+    np.testing.assert_array_equal(png.decode_png(big), large)
 
 
 def test_rejects_non_png_and_bad_frames():
