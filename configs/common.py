@@ -58,6 +58,7 @@ def train_config(
     c.data.prefetch_batches = 8  # Grain read-ahead buffer
     c.data.task = "recognition"  # or "translation" (Sign2Text, stage 3)
     c.data.num_views = 10  # stage 3: deterministic latent views per clip
+    c.data.view_noise_var = 0.01  # ... each with Gaussian noise of this variance (section 4.1)
     c.data.skip_corrupt = False
     c.data.nonfinite_inputs = "mask"  # NaN/Inf in poses/latents: "mask" (zero + count) | "error"
     # Train on random windows of this many frames (0 = whole clips). Only for
@@ -100,6 +101,9 @@ def train_config(
         # A CTC loss on z through the contrastive space (Pose2Gloss.frame_gloss_logits):
         # not in the paper, off by default; README "Real gloss text".
         c.loss.ctc_weight = 0.0
+        # Gaussian noise on the input poses, in units of each dimension's sd (0 = off;
+        # ours, not in the paper): an encoder that tolerates Video2Pose's pose errors.
+        c.loss.pose_noise = 0.0
         c.loss.label_smoothing = 0.1
         c.loss.temperature = 0.07
         c.loss.teacher_forcing_start = 0.5

@@ -51,6 +51,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     s1.model.latent_dim = 64
     s1.decode.method = "greedy"  # dev WER for checkpointing: one cheap compile
     s1.optim.lr = 2e-3
+    # Noisy input poses (0.3 sd per dimension): an encoder that tolerates Video2Pose's
+    # errors, so the video route's latents land nearer the pose route's (README "What
+    # the main job reaches").
+    s1.loss.pose_noise = 0.3
     s1.seed = c.get_ref("seed")
     c.stage1 = s1
 
@@ -81,6 +85,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     )
     s3.model.latent_dim = s1.model.latent_dim
     s3.data.num_views = 2 if tiny else 4
+    s3.data.view_noise_var = 0.1  # the video route's latents are noisier than 0.01
     s3.optim.noam_warmup = 200
     s3.optim.noam_scale = 1.0
     # The paper's 0.3 / 0.5 / 0.4 dropouts regularise 30k-step runs on real data;

@@ -343,7 +343,8 @@ def run_stage3(cfg, vocab, latent_dir, workdir, *, train: bool = True, checkpoin
         target_vocab = translation.target_vocab_for(s3, train_source, workdir)
         train_source = translation.training_source(s3, train_source, target_vocab)
     else:
-        train_source = AugmentedSource(train_source, num_views=s3.data.num_views, seed=s3.seed)
+        train_source = AugmentedSource(train_source, num_views=s3.data.num_views, seed=s3.seed,
+                                       noise_var=s3.data.view_noise_var)  # fmt: skip
     dev = ConcatSource([lat[r]["dev"] for r in cfg.routes])
     task = stage3_task(s3, vocab, target_vocab)
     if train:

@@ -118,9 +118,12 @@ class Pose2GlossTask:
 
     def loss_fn(self, model, aux, batch, step):
         cfg = self.cfg.loss
-        z = model.encode(
-            batch["poses"], batch["presence"], batch["frame_mask"], deterministic=False
-        )
+        rng = jax.random.fold_in(jax.random.key(self.cfg.seed), step.micro)
+        poses = batch["poses"]
+        if cfg.get("pose_noise", 0.0):
+            poses = _pose_noise(jax.random.fold_in(rng, 1), poses, batch["frame_mask"],
+                                cfg.pose_noise)  # fmt: skip
+        z = model.encode(poses, batch["presence"], batch["frame_mask"], deterministic=False)
         targets, tmask, tokens_in = _targets(batch)
         ratio = losses.scheduled_teacher_forcing_ratio(
             step.update,
@@ -129,7 +132,6 @@ class Pose2GlossTask:
             cfg.teacher_forcing_end,
         )
         first = model.decode(z, batch["frame_mask"], tokens_in, deterministic=False)
-        rng = jax.random.fold_in(jax.random.key(self.cfg.seed), step.micro)
         mixed = losses.scheduled_decoder_inputs(rng, tokens_in, first, ratio)
         logits = model.decode(z, batch["frame_mask"], mixed, deterministic=False)
         l_text = losses.label_smoothed_ce(logits, targets, tmask, cfg.label_smoothing)
@@ -168,6 +170,17 @@ class Pose2GlossTask:
 
     def summarize_eval(self, outputs, vocab, target_vocab=None, *, source, dataset="none"):
         return gloss_summary(outputs, vocab, source=source, dataset=dataset)
+
+
+def _pose_noise(key, poses, frame_mask, scale: float):
+    """poses + Gaussian noise of ``scale`` x each dimension's sd over the batch's real
+    frames: stage 1 learns an encoder that tolerates pose errors such as Video2Pose's
+    (ours; README "What the main job reaches")."""
+    w = frame_mask.astype(poses.dtype)[..., None]
+    n = jnp.maximum(jnp.sum(w), 1.0)
+    mean = jnp.sum(poses * w, axis=(0, 1)) / n
+    sd = jnp.sqrt(jnp.sum(jnp.square(poses - mean) * w, axis=(0, 1)) / n)
+    return poses + scale * sd * jax.random.normal(key, poses.shape, poses.dtype) * w
 
 
 def _passthrough(batch):

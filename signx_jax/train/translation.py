@@ -173,7 +173,8 @@ def training_source(cfg: ml_collections.ConfigDict, source, target_vocab: Subwor
     from signx_jax.data.augment import AugmentedSource
 
     if cfg.data.num_views:
-        source = AugmentedSource(source, num_views=cfg.data.num_views, seed=cfg.seed)
+        source = AugmentedSource(source, num_views=cfg.data.num_views, seed=cfg.seed,
+                                 noise_var=cfg.data.view_noise_var)  # fmt: skip
     if cfg.data.bpe_dropout and not target_vocab.character_level:
         source = BPEDropoutSource(source, target_vocab, alpha=cfg.data.bpe_dropout, seed=cfg.seed)
     return source

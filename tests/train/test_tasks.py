@@ -172,6 +172,38 @@ def test_pose2gloss_optional_ctc_on_the_latent():
     assert float(jnp.max(jnp.abs(logits))) <= 1.0 / cfg.loss.temperature + 1e-3  # cosines
 
 
+def test_pose_noise_scales_with_each_dimension_and_spares_padding():
+    """loss.pose_noise: noise of ``scale`` x each dimension's sd over real frames only
+    (a dimension 100x wider gets 100x the noise; padded frames stay zero)."""
+    rng = np.random.default_rng(0)
+    poses = rng.normal(size=(4, 50, 3)).astype(np.float32) * np.array([1.0, 100.0, 0.0])
+    mask = np.ones((4, 50), bool)
+    mask[:, 40:] = False
+    poses[~mask] = 0.0
+    noisy = np.asarray(tasks._pose_noise(jax.random.key(0), jnp.asarray(poses), mask, 0.5))
+    delta = (noisy - poses)[mask]
+    np.testing.assert_allclose(delta.std(0)[:2] / poses[mask].std(0)[:2], 0.5, rtol=0.15)
+    assert np.all(delta[:, 2] == 0.0)  # a constant dimension gets no noise
+    assert np.all(noisy[~mask] == 0.0)
+
+
+def test_pose2gloss_pose_noise_changes_the_loss_only_when_set():
+    clips = make_clips(3, seed=1, rgb=False)
+    vocab = _vocab(clips)
+    cfg = train_config("pose2gloss", "tiny")
+    cfg.data.max_label_len = MAX_LABELS
+    _no_dropout(cfg.model)
+    task = tasks.Pose2GlossTask(cfg, len(vocab))
+    model = task.build_model(nnx.Rngs(0))
+    batch = _batch(clips, vocab, task.features)
+    (base, _), _ = _loss_and_grads(task, model, task.init_aux(), batch)
+    (again, _), _ = _loss_and_grads(task, model, task.init_aux(), batch)
+    cfg.loss.pose_noise = 0.5
+    (noisy, _), _ = _loss_and_grads(task, model, task.init_aux(), batch)
+    assert float(base) == float(again)
+    assert float(noisy) != float(base)
+
+
 def test_pose2gloss_beam_search_eval():
     """Stage-1 dev decoding: Table 6 beam search by default; beam 1 without
     penalties is the greedy decoder."""
