@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import logging
 import os
 import re
+import runpy
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -104,8 +106,26 @@ def check_overrides(argv: Sequence[str], default: str | None, name: str = "confi
             raise UsageError(problem)
 
 
+def packaged_config(spec: str) -> str:
+    """``configs/x.py[:arg]`` that is not a file here -> the installed ``configs``
+    package's copy (after ``pip install``, outside a checkout); else ``spec`` as is."""
+    path, colon, arg = spec.partition(":")
+    if os.path.isfile(path) or not path.startswith("configs/"):
+        return spec
+    import configs
+
+    installed = os.path.join(os.path.dirname(configs.__file__), path.removeprefix("configs/"))
+    return installed + colon + arg if os.path.isfile(installed) else spec
+
+
 def define_config(default: str | None, help_text: str, name: str = "config"):
     """``config_flags.DEFINE_config_file`` after checking the user's overrides."""
+    for i, arg in enumerate(sys.argv):  # --config=configs/x.py from any directory
+        if arg.startswith(f"--{name}="):
+            sys.argv[i] = f"--{name}=" + packaged_config(arg.partition("=")[2])
+        elif i and sys.argv[i - 1] == f"--{name}":
+            sys.argv[i] = packaged_config(arg)
+    default = default and packaged_config(default)
     check_overrides(sys.argv, default, name)
     return config_flags.DEFINE_config_file(name, default, help_text)
 
@@ -125,6 +145,9 @@ def run(main: Callable[[list[str]], Any], define_flags: Callable[[], Any] | None
     """``absl.app.run(main)``, with the user's mistakes as one line and exit 2."""
     from signx_jax.train.faults import ConfigError
 
+    # "Unable to initialize backend 'tpu'" on every machine without one: an INFO line.
+    logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
+
     try:
         if define_flags is not None:
             define_flags()
@@ -138,3 +161,42 @@ def run(main: Callable[[list[str]], Any], define_flags: Callable[[], Any] | None
             fail(str(e))
 
     app.run(guarded, flags_parser=_parse_flags)
+
+
+# -- the `signx` console script --------------------------------------------------------
+
+# subcommand -> (module run as ``python -m``, what it does)
+COMMANDS = {
+    "main": ("signx_jax.main", "a dataset's whole recipe, or some of its steps"),
+    "recognize": ("signx_jax.recognize", "glosses of a video, frames or pose file"),
+    "seeds": ("signx_jax.seeds", "the main job over several seeds: mean, sd, min, max"),
+    "ladder": ("signx_jax.corpus_ladder", "the main job over text sides of growing difficulty"),
+    "diagnose": ("signx_jax.diagnose", "where a finished run loses new sentences"),
+    "report": ("signx_jax.report", "a finished run's metrics as Markdown"),
+    "plots": ("signx_jax.plots", "figures of a finished run"),
+    "scaling": ("signx_jax.scaling", "model-size x data-size sweeps and power-law fits"),
+    "aot": ("signx_jax.aot", "compile a train step for a TPU topology ahead of time"),
+    "models": ("signx_jax.models", "parameter and FLOP summaries of the configs"),
+    "benchmark": ("signx_jax.benchmarks", "speed of the pipeline, train steps, decoding"),
+    "convert": ("data_pipelines.datasets", "a dataset's publisher files -> pose shards"),
+    "extract": ("data_pipelines.extract", "MediaPipe poses from videos"),
+    "synthetic": ("data_pipelines.synthetic", "the synthetic signing corpus"),
+}
+
+
+def signx(argv: Sequence[str] | None = None) -> None:
+    """``signx <command> [args]`` = ``python -m <module> [args]`` (``COMMANDS``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        width = max(map(len, COMMANDS))
+        lines = [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
+        print("usage: signx <command> [args]   (`signx <command> --help` for its flags)\n"
+              "\ncommands:\n" + "\n".join(lines))  # fmt: skip
+        sys.exit(0 if argv else EXIT_USAGE)
+    name, *rest = argv
+    if name not in COMMANDS:
+        close = difflib.get_close_matches(name, list(COMMANDS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        fail(f"unknown command {name!r}{hint}; `signx --help` lists them")
+    sys.argv = [f"signx {name}", *rest]
+    runpy.run_module(COMMANDS[name][0], run_name="__main__", alter_sys=True)

@@ -376,6 +376,12 @@ def run(
     problems = config_problems(cfg, steps)
     if problems:  # before the data: a typo must not cost a generated corpus first
         raise faults.ConfigError("invalid config:\n  " + "\n  ".join(problems))
+    trained = [s for s in ("stage1", "stage2", "stage3") if s in steps
+               and (s != "stage2" or "video" in cfg.routes)]  # fmt: skip
+    log.info("signx: %s of %s (%s data) in %s%s%s", ", ".join(steps), cfg.stage1.dataset,
+             data_source(cfg), workdir,
+             "".join(f"; {s} {cfg[s].train.total_steps} updates" for s in trained),
+             f"; expect {cfg.expected_wall}" if cfg.get("expected_wall") else "")  # fmt: skip
     data_dir = os.path.join(workdir, "data")
     if "data" in steps:
         prepare_data(cfg, workdir)
