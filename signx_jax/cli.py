@@ -169,6 +169,7 @@ def run(main: Callable[[list[str]], Any], define_flags: Callable[[], Any] | None
 COMMANDS = {
     "main": ("signx_jax.main", "a dataset's whole recipe, or some of its steps"),
     "recognize": ("signx_jax.recognize", "glosses of a video, frames or pose file"),
+    "export": ("signx_jax.export", "a finished run as a model bundle"),
     "seeds": ("signx_jax.seeds", "the main job over several seeds: mean, sd, min, max"),
     "ladder": ("signx_jax.corpus_ladder", "the main job over text sides of growing difficulty"),
     "diagnose": ("signx_jax.diagnose", "where a finished run loses new sentences"),

@@ -431,6 +431,11 @@ def run(
     if chosen and checkpoint is None:  # the released model's decoder, kept beside it
         atomic.write_json(os.path.join(stage3_dir, "decoding.json"),
                           {"checkpoints": ckpt_steps, "routes": chosen}, indent=2)  # fmt: skip
+    if not stage3_name and checkpoint is None:  # the released model as one folder
+        from signx_jax.export import export
+
+        log.info("model bundle: %s", export(workdir, os.path.join(workdir, "bundle"),
+                                            routes=tuple(cfg.routes)))  # fmt: skip
     return table
 
 

@@ -6,7 +6,8 @@
 ``--workdir`` is a main-job run directory (``python -m signx_jax.main``): the
 vocabulary comes from ``W/data/vocab.json``, each stage's model and config from
 its orbax checkpoints (``W/stageN/checkpoints``; CSLR is the released best-k
-average, stages 1-2 their newest checkpoint).
+average, stages 1-2 their newest checkpoint). ``--model`` is a model bundle
+(``signx_jax.export``; the main job writes ``W/bundle``): the same models, no run.
 
 Two routes to the latent space:
   * ``video``: a video file or a folder of frames, centre-cropped and resized to
@@ -254,6 +255,28 @@ def _restore_stage(stage_dir: str, task_factory, *, released: bool = False):
     return trainer, [step]
 
 
+def _check_routes(routes) -> None:
+    if unknown := [r for r in routes if r not in ROUTES]:
+        raise RecognitionError(f"routes must be among {ROUTES}, got {unknown}")
+
+
+def _stages(routes) -> list[str]:
+    """The stages a set of routes needs: video -> stage 2 (with its frozen stage 1),
+    pose -> stage 1; CSLR always."""
+    return [s for s, r in (("stage1", "pose"), ("stage2", "video")) if r in routes] + ["stage3"]
+
+
+def _task_factories(vocab) -> dict:
+    from signx_jax.train import tasks
+
+    v = len(vocab)
+    return {
+        "stage1": lambda c: tasks.Pose2GlossTask(c, v),
+        "stage2": lambda c: tasks.Video2PoseTask(c, v),
+        "stage3": lambda c: tasks.CSLRTask(c, v, class_counts=vocab.counts),
+    }
+
+
 def _pad(x: np.ndarray, length: int) -> np.ndarray:
     return np.pad(x, [(0, length - len(x))] + [(0, 0)] * (x.ndim - 1))
 
@@ -298,47 +321,63 @@ class Recognizer:
     """
 
     def __init__(self, workdir: str, routes: tuple[str, ...] = ROUTES):
-        import jax
-        from flax import nnx
-
         from signx_jax import evaluate
         from signx_jax.data.vocab import Vocabulary
-        from signx_jax.train import tasks
 
-        if unknown := [r for r in routes if r not in ROUTES]:
-            raise RecognitionError(f"routes must be among {ROUTES}, got {unknown}")
+        _check_routes(routes)
         self.workdir = workdir = os.path.abspath(workdir)
         vocab_path = os.path.join(workdir, "data", "vocab.json")
         if not os.path.isfile(vocab_path):
             raise RecognitionError(f"{vocab_path}: missing; is {workdir} a main-job run directory?")
-        self.vocab = vocab = Vocabulary.load(vocab_path)
-        v = len(vocab)
+        vocab = Vocabulary.load(vocab_path)
+        factories = _task_factories(vocab)
+        trainers, steps = {}, {}
+        for stage in _stages(routes):
+            trainers[stage], steps[stage] = _restore_stage(
+                os.path.join(workdir, stage), factories[stage], released=stage == "stage3"
+            )
+        # Each route's decoder as chosen on dev; the config's where the run did not choose.
+        default = (trainers["stage3"].task.decode_method, {})
+        chosen = evaluate.released_decoders(os.path.join(workdir, "stage3"))
+        self._build(vocab, trainers, {r: chosen.get(r, default) for r in ROUTES}, steps["stage3"])
+
+    @classmethod
+    def from_pretrained(cls, bundle: str, routes: tuple[str, ...] | None = None) -> Recognizer:
+        """The Recognizer of a model bundle (``signx_jax.export``), no run directory needed."""
+        from signx_jax import bundle as bundles
+        from signx_jax.data.vocab import Vocabulary
+
+        meta = bundles.read_bundle(bundle)
+        routes = tuple(meta["routes"]) if routes is None else routes
+        _check_routes(routes)
+        if missing := [r for r in routes if r not in meta["routes"]]:
+            raise RecognitionError(f"{bundle}: has no {missing} route (it has {meta['routes']})")
+        vocab = Vocabulary.load(os.path.join(bundle, "vocab.json"))
+        factories = _task_factories(vocab)
+        trainers = {s: bundles.load_stage(bundle, s, factories[s], meta) for s in _stages(routes)}
+        decoders = {r: tuple(meta["decoders"].get(r, ("ctc_greedy", {}))) for r in ROUTES}
+        self = cls.__new__(cls)
+        self.workdir = os.path.abspath(bundle)
+        self._build(vocab, trainers, decoders, meta["cslr_checkpoints"])
+        return self
+
+    def _build(self, vocab, trainers: dict, decoders: dict, cslr_steps: list[int]) -> None:
+        import jax
+        from flax import nnx
+
+        self.vocab, self.trainers, self.decoders = vocab, trainers, decoders
+        self.cslr_steps = cslr_steps
         self.p2g = self.v2p = None
-        if "video" in routes:
-            stage2, _ = _restore_stage(
-                os.path.join(workdir, "stage2"), lambda c: tasks.Video2PoseTask(c, v)
-            )
-            model = stage2.model()
+        if "stage2" in trainers:  # its checkpoint holds the frozen stage 1 it trained against
+            model = trainers["stage2"].model()
             self.v2p, self.p2g = model.video2pose, model.pose2gloss
-            self.image_size = int(stage2.cfg.model.image_size)
-        if "pose" in routes:
-            stage1, _ = _restore_stage(
-                os.path.join(workdir, "stage1"), lambda c: tasks.Pose2GlossTask(c, v)
-            )
-            self.p2g = stage1.model()
-        stage3_dir = os.path.join(workdir, "stage3")
-        self.stage3, self.cslr_steps = _restore_stage(
-            stage3_dir,
-            lambda c: tasks.CSLRTask(c, v, class_counts=vocab.counts),
-            released=True,
-        )
+            self.image_size = int(trainers["stage2"].cfg.model.image_size)
+        if "stage1" in trainers:
+            self.p2g = trainers["stage1"].model()
+        self.stage3 = trainers["stage3"]
         self.cslr = self.stage3.model()
         self.prune_mask = self.stage3.state.aux["prune_mask"]
         self.min_frames = cslr_min_frames(self.stage3.cfg.model)
-        # Each route's decoder as chosen on dev; the config's where the run did not choose.
-        default = (self.stage3.task.decode_method, {})
-        chosen = evaluate.released_decoders(stage3_dir)
-        self.decoders = {route: chosen.get(route, default) for route in ROUTES}
 
         # Graph and state apart, so the jitted functions take the weights as arguments.
         p2g_def, self.p2g_state = nnx.split(self.p2g)
@@ -586,7 +625,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--workdir", required=True, help="main-job run directory")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--workdir", help="main-job run directory")
+    source.add_argument("--model", help="model bundle (python -m signx_jax.export)")
     parser.add_argument("--input", required=True, help="video, frame folder, .pose or .npz")
     parser.add_argument("--route", type=_route, choices=ROUTES, default="video")
     parser.add_argument("--vtt", help="write WebVTT subtitles here")
@@ -595,15 +636,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fps", type=float, default=25.0, help="for frame folders")
     parser.add_argument("--max_frames", type=int, default=None)
     args = parser.parse_args(argv)
+    from signx_jax.bundle import BundleError, read_bundle
+
     logging.getLogger("absl").setLevel(logging.ERROR)  # orbax warns on read-only managers
     try:
         # The input is read and its length checked before the models load (seconds):
         # a missing, empty or too short file fails at once.
         clip = read_input(args.input, args.route, fps=args.fps, max_frames=args.max_frames)
-        check_length(clip.num_frames, run_min_frames(args.workdir), args.input)
-        recognizer = Recognizer(args.workdir, routes=(args.route,))
+        if args.model:
+            min_frames = read_bundle(args.model)["min_frames"]
+        else:
+            min_frames = run_min_frames(args.workdir)
+        check_length(clip.num_frames, min_frames, args.input)
+        if args.model:
+            recognizer = Recognizer.from_pretrained(args.model, routes=(args.route,))
+        else:
+            recognizer = Recognizer(args.workdir, routes=(args.route,))
         result = recognizer.from_clip(clip)
-    except RecognitionError as e:
+    except (RecognitionError, BundleError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     present = result.presence.any(axis=0)
@@ -619,7 +669,7 @@ def main(argv: list[str] | None = None) -> int:
         payload = result.to_json(
             input=str(args.input),
             route=args.route,
-            workdir=args.workdir,
+            workdir=recognizer.workdir,
             cslr_checkpoints=recognizer.cslr_steps,
         )
         Path(args.json).write_text(json.dumps(payload, indent=1))

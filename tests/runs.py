@@ -26,6 +26,8 @@ RUN_SOURCES = (
     "signx_jax/sharding.py",
     "data_pipelines/synthetic",
     "signx_jax/main.py",
+    "signx_jax/bundle.py",  # the run's bundle
+    "signx_jax/export.py",
 )
 
 

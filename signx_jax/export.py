@@ -1,0 +1,104 @@
+"""Write a trained run's model bundle (layout: ``signx_jax/bundle.py``; README "Model bundle").
+
+  python -m signx_jax.export --workdir runs/demo --out runs/demo/bundle
+
+The main job writes ``<workdir>/bundle`` itself after its evaluate step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from signx_jax import bundle
+from signx_jax.recognize import ROUTES, RecognitionError, Recognizer
+
+
+def export(workdir: str, out: str, routes: tuple[str, ...] | None = None) -> str:
+    """Write the bundle of the main-job run in ``workdir`` to ``out``."""
+    workdir = os.path.abspath(workdir)
+    if routes is None:
+        routes = tuple(r for r in ROUTES if r != "video" or os.path.isdir(f"{workdir}/stage2"))
+    rec = Recognizer(workdir, routes=routes)
+    meta = {
+        "routes": list(routes),
+        "decoders": {r: list(rec.decoders[r]) for r in routes},
+        "min_frames": rec.min_frames,
+        "image_size": getattr(rec, "image_size", None),
+        "cslr_checkpoints": [int(s) for s in rec.cslr_steps],
+    }
+    card = model_card(workdir, {**meta, "signx_jax_version": bundle.package_version(),
+                                "dataset": rec.stage3.cfg.get("dataset", "unknown")})  # fmt: skip
+    return bundle.write(out, rec.trainers, meta, os.path.join(workdir, "data", "vocab.json"), card)
+
+
+def model_card(workdir: str, meta: dict[str, Any]) -> str:
+    """README.md of a bundle: what the model is, its data, its metrics with their command."""
+    report = os.path.join(workdir, "report", "report.md")
+    metrics = open(report).read().strip() if os.path.isfile(report) else "(not evaluated)"
+    dataset = meta["dataset"]
+    routes = ", ".join(meta["routes"])
+    decoders = "; ".join(f"{r}: {m} {k or ''}".strip() for r, (m, k) in meta["decoders"].items())
+    return f"""# SignX (signx-jax) model bundle
+
+Continuous sign language recognition in a pose-rich latent space (SignX), trained with
+signx-jax {meta["signx_jax_version"]} on **{dataset}**. Routes: {routes} (`video`: RGB
+frames -> Video2Pose -> Pose2Gloss encoder -> CSLR; `pose`: MediaPipe holistic poses ->
+Pose2Gloss encoder -> CSLR). Decoders chosen on dev: {decoders}.
+
+## Use
+
+```bash
+python -m signx_jax.recognize --model <this folder> --input clip.mp4 --vtt clip.vtt
+```
+
+or `signx_jax.recognize.Recognizer.from_pretrained("<this folder>")` in Python. Inputs
+shorter than {meta["min_frames"]} frames are refused; video frames are centre-cropped and
+resized to {meta["image_size"]} x {meta["image_size"]}.
+
+## Data and metrics
+
+Trained and evaluated by the main job in `{workdir}`; its report, with the command that
+reproduces it:
+
+{metrics}
+
+## Intended use and limits
+
+Research on sign language recognition and a demonstration of the pipeline. A model
+trained on the synthetic corpus (dataset `synthetic`) recognises the corpus's rendered
+signers and its gloss vocabulary only, not real signing. A model trained on a real
+dataset inherits that dataset's signers, recording conditions, gloss conventions and
+licence (PHOENIX-2014T and CSL-Daily: non-commercial use); it recognises glosses, not
+translations, and its error rate on other signers and cameras is unknown until measured.
+Do not use it for decisions about people.
+
+## Files
+
+`signx.json` (configs, decoders, constants), `vocab.json`, `stage1/2/3.safetensors`
+(parameters by pytree path); layout in signx-jax's README, "Model bundle".
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m signx_jax.export",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--workdir", required=True, help="main-job run directory")
+    parser.add_argument("--out", help="bundle directory (default: <workdir>/bundle)")
+    args = parser.parse_args(argv)
+    try:
+        out = export(args.workdir, args.out or os.path.join(args.workdir, "bundle"))
+    except (bundle.BundleError, RecognitionError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
