@@ -148,9 +148,7 @@ def test_pose2gloss_loss_and_eval():
     assert 0.0 <= summary["wer"] <= 100.0 * (MAX_LABELS + 1)
 
 
-def test_pose2gloss_optional_ctc_on_the_latent():
-    """loss.ctc_weight adds CTC over frame-to-gloss cosine logits (no new parameters):
-    the loss grows by weight x l_ctc and l_ctc reaches the encoder and both projections."""
+def _pose2gloss_without_dropout():
     clips = make_clips(3, seed=1, rgb=False)
     vocab = _vocab(clips)
     cfg = train_config("pose2gloss", "tiny")
@@ -159,6 +157,13 @@ def test_pose2gloss_optional_ctc_on_the_latent():
     task = tasks.Pose2GlossTask(cfg, len(vocab))
     model = task.build_model(nnx.Rngs(0))
     batch = _batch(clips, vocab, task.features)
+    return cfg, vocab, task, model, batch
+
+
+def test_pose2gloss_optional_ctc_on_the_latent():
+    """loss.ctc_weight adds CTC over frame-to-gloss cosine logits (no new parameters):
+    the loss grows by weight x l_ctc and l_ctc reaches the encoder and both projections."""
+    cfg, vocab, task, model, batch = _pose2gloss_without_dropout()
     (base, (metrics, _)), _ = _loss_and_grads(task, model, task.init_aux(), batch)
     assert "l_ctc" not in metrics
     cfg.loss.ctc_weight = 0.5
@@ -188,14 +193,7 @@ def test_pose_noise_scales_with_each_dimension_and_spares_padding():
 
 
 def test_pose2gloss_pose_noise_changes_the_loss_only_when_set():
-    clips = make_clips(3, seed=1, rgb=False)
-    vocab = _vocab(clips)
-    cfg = train_config("pose2gloss", "tiny")
-    cfg.data.max_label_len = MAX_LABELS
-    _no_dropout(cfg.model)
-    task = tasks.Pose2GlossTask(cfg, len(vocab))
-    model = task.build_model(nnx.Rngs(0))
-    batch = _batch(clips, vocab, task.features)
+    cfg, _, task, model, batch = _pose2gloss_without_dropout()
     (base, _), _ = _loss_and_grads(task, model, task.init_aux(), batch)
     (again, _), _ = _loss_and_grads(task, model, task.init_aux(), batch)
     cfg.loss.pose_noise = 0.5
