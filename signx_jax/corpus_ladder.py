@@ -9,7 +9,7 @@ Each rung is ``python -m signx_jax.seeds`` (the main job once per training seed,
 * ``builtin``: the built-in 57-gloss grammar (the main job as it is);
 * ``phoenix60`` / ``phoenix200``: the real PHOENIX-2014T gloss text shipped in
   ``data_pipelines/synthetic/text``, cut to its 60 / 200 most frequent train glosses
-  (``corpus.top_glosses``), the first 600 / 60 / 60 sentences of train / dev / held-out
+  (``corpus.top_glosses``), the first 600 / 200 / 200 sentences of train / dev / held-out
   test, with the annotation's own sentence repetition;
 * ``phoenix_full``: every train sentence and all 1,085 glosses, poses only (no RGB: the
   video route would need ~15 GB of frames); many hours on 2 CPU cores.
