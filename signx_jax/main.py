@@ -433,9 +433,13 @@ def run(
                           {"checkpoints": ckpt_steps, "routes": chosen}, indent=2)  # fmt: skip
     if not stage3_name and checkpoint is None:  # the released model as one folder
         from signx_jax.export import export
+        from signx_jax.recognize import RecognitionError
 
-        log.info("model bundle: %s", export(workdir, os.path.join(workdir, "bundle"),
-                                            routes=tuple(cfg.routes)))  # fmt: skip
+        try:
+            log.info("model bundle: %s", export(workdir, os.path.join(workdir, "bundle"),
+                                                routes=tuple(cfg.routes)))  # fmt: skip
+        except RecognitionError as e:  # e.g. stages 1-2 trained elsewhere (a pod's steps)
+            log.warning("no model bundle written: %s", e)
     return table
 
 

@@ -104,7 +104,8 @@ def test_installed_signx_runs_the_main_job_help():
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
     out = subprocess.run([str(script), "main", "--help"], capture_output=True, text=True,
                          env=env, cwd=ROOT)  # fmt: skip
-    assert out.returncode == 0, out.stderr
+    assert out.returncode in (0, 1), out.stderr  # absl's --help exits with 1
+    assert "Traceback" not in out.stderr
     assert "--workdir" in out.stdout and "--steps" in out.stdout
     for noise in ("oneDNN", "absl::InitializeLog", "cpu_feature_guard", "backend 'tpu'"):
         assert noise not in out.stderr, (noise, out.stderr[:500])
