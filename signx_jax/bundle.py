@@ -78,9 +78,10 @@ def load_tensors(trainer, tensors: dict[str, np.ndarray], where: str) -> None:
     new, missing, wrong, seen = [], [], [], set()
     for path, leaf in leaves:
         key = jax.tree_util.keystr(path)
-        if _is_key(leaf) or key not in tensors:
-            missing += [] if _is_key(leaf) else [key]
+        if _is_key(leaf) or key not in tensors:  # PRNG keys are not stored: keep the model's
             new.append(leaf)
+            if not _is_key(leaf):
+                missing.append(key)
             continue
         seen.add(key)
         value = tensors[key]

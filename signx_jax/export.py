@@ -41,6 +41,8 @@ def model_card(workdir: str, meta: dict[str, Any]) -> str:
     dataset = meta["dataset"]
     routes = ", ".join(meta["routes"])
     decoders = "; ".join(f"{r}: {m} {k or ''}".strip() for r, (m, k) in meta["decoders"].items())
+    size = meta["image_size"]  # None without the video route
+    frames = f" Video frames are centre-cropped and resized to {size} x {size}." if size else ""
     return f"""# SignX (signx-jax) model bundle
 
 Continuous sign language recognition in a pose-rich latent space (SignX), trained with
@@ -55,8 +57,7 @@ python -m signx_jax.recognize --model <this folder> --input clip.mp4 --vtt clip.
 ```
 
 or `signx_jax.recognize.Recognizer.from_pretrained("<this folder>")` in Python. Inputs
-shorter than {meta["min_frames"]} frames are refused; video frames are centre-cropped and
-resized to {meta["image_size"]} x {meta["image_size"]}.
+shorter than {meta["min_frames"]} frames are refused.{frames}
 
 ## Data and metrics
 
