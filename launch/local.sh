@@ -6,7 +6,8 @@
 # a stamp of the requirements' hash skips the install when nothing changed.
 # `test` also puts launch/requirements-tpu.txt (libtpu, the TPU compiler) into
 # $VENV/.libtpu with `pip --target`: not importable, so JAX stays CPU-only, but
-# signx_jax/aot.py finds it there and the AOT test compiles for a TPU slice.
+# signx_jax/aot.py finds it there and the AOT test compiles for a TPU slice,
+# and Debian's chromium (apt) for the web demo's browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${SIGNX_VENV:-.venv}"
@@ -45,6 +46,25 @@ setup_libtpu() {
   fi
 }
 
+setup_browser() {
+  # The web demo's browser tests drive Debian's chromium + chromium-driver (apt; no
+  # browser download). Installed here when missing and apt is usable; otherwise
+  # those tests skip and say why.
+  if command -v chromedriver >/dev/null && command -v chromium >/dev/null; then
+    return
+  fi
+  local sudo=""
+  [[ "$(id -u)" == 0 ]] || sudo="sudo -n"
+  if command -v apt-get >/dev/null; then
+    echo "[signx] installing chromium + chromium-driver (apt) for the browser tests"
+    { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+        $sudo apt-get install -y -qq chromium chromium-driver; } >/dev/null 2>&1 \
+      || echo "[signx] chromium could not be installed; the browser tests will skip"
+  else
+    echo "[signx] no apt-get: install chromium and chromedriver for the browser tests"
+  fi
+}
+
 cmd="${1:-}"
 shift || true
 case "$cmd" in
@@ -61,6 +81,7 @@ case "$cmd" in
         || echo "[signx] MediaPipe environment could not be created; extraction tests will skip"
     fi
     setup_libtpu
+    setup_browser
     # Two workers for the two cores; each test file owns its devices and temp dirs.
     exec "$VENV/bin/python" -m pytest -q -n "${SIGNX_TEST_WORKERS:-2}" --dist loadfile tests "$@"
     ;;

@@ -14,6 +14,8 @@ The main job writes ``<workdir>/bundle`` itself after its evaluate step. Layout:
     stage1.safetensors   Pose2Gloss (pose route)
     stage2.safetensors   Video2Pose with the frozen stage 1 it was trained against (video)
     stage3.safetensors   the released CSLR (mean of the best checkpoints) and its prune mask
+    samples.json         video route: a few test clips of the run (reference glosses, fps,
+    samples/NN.webm      the signs' frame spans) for the web demo (``signx_jax.demo``)
 
 A ``.safetensors`` file holds one stage's parameters, its other model variables
 (normalisation statistics, pose statistics) and its stage state (the prune mask), keyed
@@ -136,9 +138,12 @@ def load_stage(bundle: str, stage: str, task_factory, meta: dict[str, Any]):
     return trainer
 
 
-def write(out: str, trainers: dict, meta: dict[str, Any], vocab_path: str, card: str) -> str:
+def write(
+    out: str, trainers: dict, meta: dict[str, Any], vocab_path: str, card: str, extra=None
+) -> str:
     """Write a bundle to ``out`` (replaced atomically: a crash leaves the old bundle or
-    none, never a part). ``meta``: signx.json without the configs and versions."""
+    none, never a part). ``meta``: signx.json without the configs and versions;
+    ``extra(dir)`` adds files (the sample clips)."""
     import json
     import shutil
 
@@ -157,4 +162,6 @@ def write(out: str, trainers: dict, meta: dict[str, Any], vocab_path: str, card:
         shutil.copy(vocab_path, os.path.join(tmp, "vocab.json"))
         with open(os.path.join(tmp, "README.md"), "w") as f:
             f.write(card)
+        if extra is not None:
+            extra(tmp)
     return out

@@ -170,6 +170,7 @@ COMMANDS = {
     "main": ("signx_jax.main", "a dataset's whole recipe, or some of its steps"),
     "recognize": ("signx_jax.recognize", "glosses of a video, frames or pose file"),
     "export": ("signx_jax.export", "a finished run as a model bundle"),
+    "demo": ("signx_jax.demo", "the browser demo: a clip, a sample or the camera, live"),
     "seeds": ("signx_jax.seeds", "the main job over several seeds: mean, sd, min, max"),
     "ladder": ("signx_jax.corpus_ladder", "the main job over text sides of growing difficulty"),
     "diagnose": ("signx_jax.diagnose", "where a finished run loses new sentences"),

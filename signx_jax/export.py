@@ -12,6 +12,8 @@ import os
 import sys
 from typing import Any
 
+import numpy as np
+
 from signx_jax import bundle
 from signx_jax.recognize import ROUTES, RecognitionError, Recognizer
 
@@ -31,7 +33,38 @@ def export(workdir: str, out: str, routes: tuple[str, ...] | None = None) -> str
     }
     card = model_card(workdir, {**meta, "signx_jax_version": bundle.package_version(),
                                 "dataset": rec.stage3.cfg.get("dataset", "unknown")})  # fmt: skip
-    return bundle.write(out, rec.trainers, meta, os.path.join(workdir, "data", "vocab.json"), card)
+    vocab = os.path.join(workdir, "data", "vocab.json")
+    samples = (lambda tmp: write_samples(workdir, tmp)) if "video" in routes else None
+    return bundle.write(out, rec.trainers, meta, vocab, card, extra=samples)
+
+
+def write_samples(workdir: str, out: str, count: int = 4) -> list[dict[str, Any]]:
+    """The first ``count`` test clips of the run as ``out/samples/NN.webm`` with
+    ``samples.json`` (file, reference glosses, fps, frames, the signs' frame spans
+    where the corpus knows them): the web demo's sample clips. None when the run's
+    test split has no RGB frames."""
+    import json
+
+    from signx_jax.data import shards
+    from signx_jax.recognize import write_video
+
+    test = shards.open_split(os.path.join(workdir, "data"), "test")
+    rows = []
+    os.makedirs(os.path.join(out, "samples"), exist_ok=True)
+    for k in range(min(count, len(test))):
+        clip = test[k]
+        if clip is None or clip.get("rgb") is None:
+            continue
+        name = f"samples/{k:02d}.webm"
+        write_video(os.path.join(out, name), clip["rgb"], clip["fps"])
+        row = {"file": name, "gloss": clip["gloss"], "fps": float(clip["fps"]),
+               "frames": len(clip["rgb"])}  # fmt: skip
+        if clip.get("gloss_spans") is not None:
+            row["gloss_spans"] = np.asarray(clip["gloss_spans"]).tolist()
+        rows.append(row)
+    with open(os.path.join(out, "samples.json"), "w") as f:
+        json.dump(rows, f, indent=1)
+    return rows
 
 
 def model_card(workdir: str, meta: dict[str, Any]) -> str:

@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,29 @@ def read_frames(path: str | os.PathLike, *, fps: float, max_frames: int | None =
         if not frames:
             raise RecognitionError(f"{path}: no frame could be decoded (empty or corrupt video)")
     return np.stack(frames), float(fps)
+
+
+def write_video(path: str | os.PathLike, rgb: np.ndarray, fps: float) -> str:
+    """rgb uint8 [T, H, W, 3] -> a video browsers play: ``.webm`` is VP8 (``.mp4``:
+    MPEG-4 part 2, which OpenCV can write but browsers do not play)."""
+    import cv2
+
+    codec = {".webm": "VP80", ".mp4": "mp4v", ".avi": "MJPG"}[Path(path).suffix.lower()]
+    # FFmpeg's WebM muxer accepts VP8 but OpenCV prints a tag warning on stderr (fd 2).
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        size = rgb.shape[2:0:-1]
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, size)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved), os.close(null)
+    if not writer.isOpened():
+        raise RecognitionError(f"{path}: OpenCV cannot write {codec} video here")
+    for frame in rgb:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return str(path)
 
 
 def resize_frames(rgb: np.ndarray, size: int) -> np.ndarray:
@@ -366,6 +390,7 @@ class Recognizer:
         from flax import nnx
 
         self.vocab, self.trainers, self.decoders = vocab, trainers, decoders
+        self._decode_lock = threading.Lock()
         self.cslr_steps = cslr_steps
         self.p2g = self.v2p = None
         if "stage2" in trainers:  # its checkpoint holds the frozen stage 1 it trained against
@@ -398,36 +423,48 @@ class Recognizer:
             self._video2pose = jax.jit(video2pose)
 
     # -- latents ------------------------------------------------------------------
-    def _padded_len(self, num_frames: int) -> int:
-        return -(-num_frames // PAD_MULTIPLE) * PAD_MULTIPLE
+    def _padded_len(self, num_frames: int, pad_to: int | None = None) -> int:
+        """Inputs are padded to a multiple of PAD_MULTIPLE, or to ``pad_to`` frames
+        (live windows: one compiled shape however full the window is)."""
+        return max(pad_to or 0, -(-num_frames // PAD_MULTIPLE) * PAD_MULTIPLE)
 
-    def poses_from_rgb(self, rgb: np.ndarray) -> np.ndarray:
+    def poses_from_rgb(self, rgb: np.ndarray, pad_to: int | None = None) -> np.ndarray:
         """rgb uint8 [T, S, S, 3] (already resized) -> predicted poses [T, 1959]."""
         if self.v2p is None:
             raise RecognitionError("this Recognizer was loaded without the video route")
-        t, length = len(rgb), self._padded_len(len(rgb))
+        t, length = len(rgb), self._padded_len(len(rgb), pad_to)
         mask = np.arange(length)[None] < t
         out = self._video2pose(self._v2p_state, _pad(rgb, length)[None], mask)
         return np.asarray(out)[0, :t]
 
-    def latent(self, poses: np.ndarray, presence: np.ndarray) -> np.ndarray:
+    def latent(
+        self, poses: np.ndarray, presence: np.ndarray, pad_to: int | None = None
+    ) -> np.ndarray:
         """poses [T, 1959], presence [T, 5] -> z_latent [T, Dz] (frozen Pose2Gloss encoder)."""
-        t, length = len(poses), self._padded_len(len(poses))
+        t, length = len(poses), self._padded_len(len(poses), pad_to)
         mask = np.arange(length)[None] < t
         z = self._encode(
             self.p2g_state, _pad(poses, length)[None], _pad(presence, length)[None], mask
         )
         return np.asarray(z)[0, :t]
 
-    def decode(self, z: np.ndarray, route: str) -> tuple[list[int], np.ndarray]:
-        """z [T, Dz] -> (gloss ids by ``route``'s released decoder, CTC log-posteriors
-        [T', V] over the valid CTC frames): the stage-3 evaluation step itself."""
+    def decode(
+        self,
+        z: np.ndarray,
+        route: str,
+        method: tuple[str, dict] | None = None,
+        pad_to: int | None = None,
+    ) -> tuple[list[int], np.ndarray]:
+        """z [T, Dz] -> (gloss ids by ``route``'s released decoder, or by ``method``
+        (name, knobs) when given, CTC log-posteriors [T', V] over the valid CTC
+        frames): the stage-3 evaluation step itself. Thread-safe (the web demo's
+        sessions share one Recognizer)."""
         import jax
 
         from signx_jax.data.vocab import ids_to_text
         from signx_jax.sharding import batch_rows, gather, to_global
 
-        t, length = len(z), self._padded_len(len(z))
+        t, length = len(z), self._padded_len(len(z), pad_to)
         rows = batch_rows(self.stage3.mesh)  # one clip, padded to a row per batch shard
         batch = {
             "latent": np.zeros((rows, length, z.shape[1]), np.float32),
@@ -438,9 +475,10 @@ class Recognizer:
             "index": np.zeros(rows, np.int32),
         }
         batch["latent"][0, :t] = z
-        method, knobs = self.decoders[route]
-        self.stage3.set_decode_method(method, **knobs)
-        out = gather(self.stage3.eval_step(to_global(batch, self.stage3.mesh)))
+        method, knobs = method or self.decoders[route]
+        with self._decode_lock:  # the decoder is trainer state
+            self.stage3.set_decode_method(method, **knobs)
+            out = gather(self.stage3.eval_step(to_global(batch, self.stage3.mesh)))
         text = ids_to_text(out["hyp"][0], self.vocab)  # stops at EOS, drops specials
         ids = [self.vocab.token_to_id(g) for g in text.split()]
         log_probs = jax.nn.log_softmax(out["ctc_logits"][0, : int(out["out_lengths"][0])])

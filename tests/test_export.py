@@ -30,8 +30,8 @@ def loaded(run_dir):
 def test_the_main_job_writes_a_bundle_with_its_card(run_dir):
     path = os.path.join(run_dir, "bundle")
     names = sorted(os.listdir(path))
-    assert names == ["README.md", "signx.json", "stage1.safetensors", "stage2.safetensors",
-                     "stage3.safetensors", "vocab.json"]  # fmt: skip
+    assert names == ["README.md", "samples", "samples.json", "signx.json", "stage1.safetensors",
+                     "stage2.safetensors", "stage3.safetensors", "vocab.json"]  # fmt: skip
     meta = bundle.read_bundle(path)
     assert meta["routes"] == ["pose", "video"] and set(meta["configs"]) == {
         "stage1", "stage2", "stage3"}  # fmt: skip
@@ -39,6 +39,23 @@ def test_the_main_job_writes_a_bundle_with_its_card(run_dir):
     report = open(os.path.join(run_dir, "report", "report.md")).read().strip()
     assert report in card and "## Intended use and limits" in card
     assert "python -m signx_jax.recognize --model" in card
+
+
+def test_the_bundle_holds_playable_sample_clips(run_dir):
+    """The web demo's samples: the run's first test clips, frame for frame (VP8 is lossy:
+    close, not equal), with their reference glosses."""
+    from signx_jax.data import shards
+
+    path = os.path.join(run_dir, "bundle")
+    samples = json.load(open(os.path.join(path, "samples.json")))
+    test = shards.open_split(os.path.join(run_dir, "data"), "test")
+    assert len(samples) == min(4, len(test))
+    for k, row in enumerate(samples):
+        rgb, fps = recognize.read_frames(os.path.join(path, row["file"]), fps=25.0)
+        assert row["file"].endswith(".webm") and row["gloss"] == test[k]["gloss"]
+        assert rgb.shape == test[k]["rgb"].shape and fps == row["fps"] == test[k]["fps"]
+        assert np.abs(rgb.astype(int) - test[k]["rgb"]).mean() < 12
+        assert len(row["gloss_spans"]) == len(row["gloss"].split())
 
 
 def test_bundle_and_run_give_identical_outputs(loaded, run_dir):
