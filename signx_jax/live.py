@@ -157,11 +157,11 @@ class LiveRecognizer:
         spans = [(s["id"], offset + s["start_frame"], offset + s["end_frame"]) for s in segments]
         new = []
         for seg, (gid, begin, end) in zip(segments, spans, strict=True):
+            if (begin + end) / 2 <= self.committed_until:
+                continue  # emitted from an earlier window
             agreed = any(g == gid and b < end and begin < e for g, b, e in self._previous)
             if end > horizon or not (agreed or final or not self.config.agree):
                 break  # not stable yet; neither is anything after it
-            if (begin + end) / 2 <= self.committed_until:
-                continue  # emitted from an earlier window
             gloss = {
                 "gloss": rec.vocab.id_to_token(gid),
                 "start": round(begin / self.fps, 3),
