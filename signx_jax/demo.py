@@ -1,7 +1,7 @@
 """The browser demo: recognise a video, a sample clip or the camera (README "Browser demo").
 
   python -m signx_jax.demo --model runs/demo/bundle            # http://127.0.0.1:7860
-  python -m signx_jax.demo --workdir runs/demo --window 64 --stride 8
+  python -m signx_jax.demo --workdir runs/demo --window 96 --stride 8
 
 A Gradio app (the convention of ML demos) with two tabs:
 
@@ -239,13 +239,13 @@ def build_app(demo: Demo):
             with gr.Row():
                 with gr.Column():
                     video = gr.Video(
-                        sources=["upload", "webcam"], label="video", elem_id="video-in"
+                        sources=["upload", "webcam"], label="video", elem_id="video-in", height=320
                     )
                     sample = gr.Radio(names, label="or a sample clip", elem_id="samples")
                     route = gr.Radio(routes, value=routes[0], label="route", elem_id="route")
                     run = gr.Button("Recognise", variant="primary", elem_id="recognise")
                 with gr.Column():
-                    shown = gr.Video(label="with gloss subtitles", elem_id="video-out")
+                    shown = gr.Video(label="with gloss subtitles", elem_id="video-out", height=320)
                     glosses = gr.Textbox(label="glosses", elem_id="glosses")
                     timeline = gr.HTML(elem_id="timeline")
                     info = gr.Markdown(elem_id="info")
@@ -269,6 +269,7 @@ def build_app(demo: Demo):
                         streaming=True,
                         label="camera",
                         elem_id="camera",
+                        height=320,
                         webcam_options=gr.WebcamOptions(mirror=False),  # the signer as filmed
                     )
                     live_sample = gr.Radio(
@@ -276,7 +277,7 @@ def build_app(demo: Demo):
                     )
                     play = gr.Button("Play live", elem_id="play")
                 with gr.Column():
-                    frame = gr.Image(label="playing", elem_id="live-frame", height=256)
+                    frame = gr.Image(label="playing", elem_id="live-frame", height=320)
                     live_text = gr.HTML(live_html(None), elem_id="live-glosses")
                     status = gr.Textbox(label="status", elem_id="live-status")
             state = gr.State(None)
@@ -284,7 +285,7 @@ def build_app(demo: Demo):
                 demo.camera_frame,
                 [camera, state],
                 [live_text, status, state],
-                stream_every=0.1,
+                stream_every=0.04,  # 25 fps, the corpus frame rate
                 time_limit=600,
                 concurrency_limit=4,
             )

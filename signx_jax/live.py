@@ -15,7 +15,7 @@ Frames that arrive at irregular times (a camera in a browser) are put on the
 model's frame clock by sample-and-hold: ``push(frame, t)`` repeats the newest
 frame up to time ``t``.
 
-    live = LiveRecognizer(recognizer, window=64, stride=8, fps=25)
+    live = LiveRecognizer(recognizer, LiveConfig(window=96, stride=8), fps=25)
     for frame in frames:
         for gloss in live.push(frame):
             print(gloss["gloss"], gloss["start"], gloss["end"])
@@ -45,7 +45,7 @@ class LiveConfig:
     """Window and stride in frames; ``margin``: frames a segment must end before the
     newest frame to be stable (default: the stride, at least 4)."""
 
-    window: int = 64
+    window: int = 96
     stride: int = 8
     margin: int | None = None
     agree: bool = True

@@ -3,6 +3,7 @@ model, then the real stages of a tiny run."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -153,3 +154,43 @@ def test_a_window_is_one_compiled_shape_and_matches_whole_clip_recognition(recog
     best = greedy_segments(whole.log_probs, len(rgb))
     assert once.text == " ".join(recognizer.vocab.id_to_token(s["id"]) for s in best)
     assert [g["start_frame"] for g in once.emitted] == [s["start_frame"] for s in best]
+
+
+# -- the latency benchmark ---------------------------------------------------------------
+
+
+def test_benchmark_scores_latency_from_each_signs_end():
+    """Two clips back to back through the scripted model: every sign found, each gloss
+    attributed to its clip, latency = emission time - the sign's end."""
+    from signx_jax.benchmarks import live as bench
+
+    clips = []
+    for signs in ([(5, 8), (6, 6)], [(7, 10)]):
+        rgb, truth = _stream(signs)
+        clips.append({"rgb": rgb, "fps": FPS, "gloss": " ".join(t[0] for t in truth),
+                      "gloss_spans": np.array([t[1:] for t in truth])})  # fmt: skip
+    rgb, signs = bench.session(clips)
+    assert [s[3] for s in signs] == [0, 0, 1] and signs[2][1] == len(clips[0]["rgb"]) + 6
+    live = LiveRecognizer(ScriptedRecognizer(), LiveConfig(window=24, stride=4), fps=FPS)
+    out = bench.stream(live, rgb)
+    scored = bench.score(out, signs, clips, FPS)
+    assert scored["hyps"] == ["G5 G6", "G7"]
+    assert len(scored["lat"]) == 3
+    for g, (_, _, end, _), lat in zip(out, signs, scored["lat"], strict=True):
+        assert lat == pytest.approx(g["emitted_s"] - end / FPS)
+        assert (end + 4) / FPS <= g["emitted_s"] <= (end + 4 + 9) / FPS + 0.5  # margin, strides
+
+
+def test_benchmark_command_on_a_run(tmp_path):
+    from signx_jax.benchmarks import live as bench
+
+    run = tiny_run()
+    argv = ["--workdir", run, "--model", os.path.join(run, "bundle"), "--clips", "3",
+            "--windows", "32", "--strides", "8", "--out", str(tmp_path)]  # fmt: skip
+    assert bench.main(argv) == 0
+    result = json.load(open(tmp_path / "live.json"))
+    assert [r["mode"] for r in result["rows"]] == ["clip", "session"] and result["clips"] == 3
+    for row in result["rows"]:
+        assert row["window"] == 32 and row["signs"] > 0 and row["real_time_factor"] > 0
+    table = (tmp_path / "live.md").read_text()
+    assert table.count("\n| clip | 32 | 8 |") == 1 and "Whole-clip WER" in table

@@ -65,7 +65,7 @@ def test_quickstart(tmp_path, monkeypatch):
 
 def test_your_video(tmp_path, monkeypatch):
     text = _run(NOTEBOOKS[1], tmp_path, monkeypatch)
-    assert "using a sample clip from the synthetic corpus" in text
+    assert "using a sample clip of the bundle" in text and "loaded " in text and "/bundle" in text
     assert "CTC frames" in text and "WEBVTT" in text
     result = json.loads((tmp_path / "out" / "video.json").read_text())
     assert result["route"] == "video" and result["ctc_frames"] == result["num_frames"] // 4

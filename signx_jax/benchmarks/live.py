@@ -30,6 +30,8 @@ from tqdm import tqdm
 
 from signx_jax.live import LiveConfig, LiveRecognizer, greedy_segments
 
+LATENCY = ("mean", "p50", "p90", "max")
+
 
 def stream(live: LiveRecognizer, rgb: np.ndarray) -> list[dict]:
     """Frames [T, H, W, 3] through ``live`` in simulated real time -> the emitted glosses,
@@ -105,18 +107,21 @@ def run(rec, clips, config: LiveConfig, mode: str) -> dict:
         "stride": config.stride,
         "margin": config.stable_margin,
         "live_wer": 100 * jiwer.wer(refs, hyps),
-        "latency_s": {
-            "mean": float(np.mean(lat)),
-            "p50": float(np.percentile(lat, 50)),
-            "p90": float(np.percentile(lat, 90)),
-            "max": float(np.max(lat)),
-            "matched": len(lat),
-        },
+        "latency_s": _summary(lat),
         "emitted": emitted,
         "signs": signs,
         "window_ms": 1000 * float(np.mean(steps)),
         "real_time_factor": float(np.mean(steps)) / (config.stride / fps),
     }
+
+
+def _summary(lat: list[float]) -> dict:
+    """Mean / p50 / p90 / max seconds (None without a matched gloss)."""
+    if not lat:
+        return {"mean": None, "p50": None, "p90": None, "max": None, "matched": 0}
+    q = np.percentile(lat, [50, 90])
+    return {"mean": float(np.mean(lat)), "p50": float(q[0]), "p90": float(q[1]),
+            "max": float(np.max(lat)), "matched": len(lat)}  # fmt: skip
 
 
 def whole_clip_wer(rec, clips) -> dict:
@@ -151,7 +156,8 @@ def markdown(rows: list[dict], whole: dict, clips: int, source: str) -> str:
         lines.append(
             f"| {r['mode']} | {r['window']} | {r['stride']} | {r['margin']} | "
             f"{r['live_wer']:.2f} | "
-            f"{la['mean']:.3f} | {la['p50']:.3f} | {la['p90']:.3f} | {la['max']:.3f} | "
+            + " | ".join("n/a" if la[k] is None else f"{la[k]:.3f}" for k in LATENCY)
+            + " | "
             f"{r['emitted']}/{r['signs']} | {r['window_ms']:.1f} | "
             f"{r['real_time_factor']:.3f} |"
         )
