@@ -8,6 +8,7 @@ The main job writes ``<workdir>/bundle`` itself after its evaluate step.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from typing import Any
@@ -125,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", required=True, help="main-job run directory")
     parser.add_argument("--out", help="bundle directory (default: <workdir>/bundle)")
     args = parser.parse_args(argv)
+    logging.getLogger("absl").setLevel(logging.ERROR)  # orbax warns on read-only managers
     try:
         out = export(args.workdir, args.out or os.path.join(args.workdir, "bundle"))
     except (bundle.BundleError, RecognitionError) as e:
