@@ -155,8 +155,10 @@ def write(
             "configs": {s: json.loads(t.cfg.to_json()) for s, t in trainers.items()}}  # fmt: skip
     with atomic.directory(out) as tmp:
         for stage, trainer in trainers.items():
-            save_file(state_tensors(trainer), os.path.join(tmp, f"{stage}.safetensors"),
+            path = os.path.join(tmp, f"{stage}.safetensors")
+            save_file(state_tensors(trainer), path,
                       metadata={"stage": stage, "format_version": str(FORMAT_VERSION)})  # fmt: skip
+            os.chmod(path, 0o644)  # safetensors writes 0600; a bundle is for sharing
         with open(os.path.join(tmp, "signx.json"), "w") as f:
             json.dump(meta, f, indent=1)
         shutil.copy(vocab_path, os.path.join(tmp, "vocab.json"))

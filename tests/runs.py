@@ -41,3 +41,23 @@ def tiny_run(root: str | None = None) -> str:
             digest.update(str(path.relative_to(REPO)).encode() + path.read_bytes())
     root = root or os.environ.get("SIGNX_TINY_RUN_ROOT") or tempfile.gettempdir()
     return ensure_run(os.path.join(root, f"signx-tiny-run-{digest.hexdigest()[:12]}"))
+
+
+def blank_lowered(decode):
+    """``Recognizer.decode`` with the CTC blank lowered by 100 nats and CTC greedy ids:
+    the tiny run's model may emit nothing, the lowered one emits what its posteriors
+    rank next (the tests of recognize, the demo and live recognition use it)."""
+    from scipy.special import logsumexp
+
+    from signx_jax.schema import BLANK_ID as BLANK
+
+    def lowered(self, z, route, method=None, pad_to=None):
+        _, lp = decode(self, z, route, method, pad_to)
+        lp = lp.copy()
+        lp[:, BLANK] -= 100.0
+        lp = lp - logsumexp(lp, axis=-1, keepdims=True)
+        best = lp.argmax(-1)
+        ids = [int(g) for k, g in enumerate(best) if g != BLANK and (k == 0 or g != best[k - 1])]
+        return ids, lp
+
+    return lowered

@@ -15,12 +15,10 @@ import socket
 
 import numpy as np
 import pytest
-from scipy.special import logsumexp
 
 from signx_jax import browser, demo, recognize
 from signx_jax.live import LiveConfig
-from signx_jax.schema import BLANK_ID as BLANK
-from tests.runs import tiny_run
+from tests.runs import blank_lowered, tiny_run
 
 
 @pytest.fixture(scope="module")
@@ -31,19 +29,8 @@ def bundle_dir():
 @pytest.fixture(scope="module")
 def glosses_emitted():
     """Recognizer.decode with the blank lowered by 100 nats; CTC greedy ids."""
-    decode = recognize.Recognizer.decode
-
-    def blank_lowered(self, z, route, method=None, pad_to=None):
-        _, lp = decode(self, z, route, method, pad_to)
-        lp = lp.copy()
-        lp[:, BLANK] -= 100.0
-        lp = lp - logsumexp(lp, axis=-1, keepdims=True)
-        best = lp.argmax(-1)
-        ids = [int(g) for k, g in enumerate(best) if g != BLANK and (k == 0 or g != best[k - 1])]
-        return ids, lp
-
     patch = pytest.MonkeyPatch()
-    patch.setattr(recognize.Recognizer, "decode", blank_lowered)
+    patch.setattr(recognize.Recognizer, "decode", blank_lowered(recognize.Recognizer.decode))
     yield
     patch.undo()
 

@@ -32,6 +32,8 @@ def test_the_main_job_writes_a_bundle_with_its_card(run_dir):
     names = sorted(os.listdir(path))
     assert names == ["README.md", "samples", "samples.json", "signx.json", "stage1.safetensors",
                      "stage2.safetensors", "stage3.safetensors", "vocab.json"]  # fmt: skip
+    for name in names:  # readable by others: a bundle is for sharing
+        assert os.stat(os.path.join(path, name)).st_mode & 0o044 == 0o044, name
     meta = bundle.read_bundle(path)
     assert meta["routes"] == ["pose", "video"] and set(meta["configs"]) == {
         "stage1", "stage2", "stage3"}  # fmt: skip

@@ -16,12 +16,11 @@ import os
 import cv2
 import numpy as np
 import pytest
-from scipy.special import logsumexp
 
 from signx_jax import recognize, schema
 from signx_jax.data.vocab import Vocabulary
 from signx_jax.recognize import RecognitionError
-from tests.runs import tiny_run
+from tests.runs import blank_lowered, tiny_run
 
 BLANK = schema.BLANK_ID
 
@@ -182,18 +181,7 @@ def recognizer(run_dir):
 def glosses_emitted(monkeypatch):
     """Every Recognizer decodes CTC greedy with the blank lowered by 100 nats (the tiny
     run's model may emit nothing)."""
-    decode = recognize.Recognizer.decode
-
-    def blank_lowered(self, z, route):
-        _, lp = decode(self, z, route)
-        lp = lp.copy()
-        lp[:, BLANK] -= 100.0
-        lp = lp - logsumexp(lp, axis=-1, keepdims=True)
-        best = lp.argmax(-1)
-        ids = [int(g) for k, g in enumerate(best) if g != BLANK and (k == 0 or g != best[k - 1])]
-        return ids, lp
-
-    monkeypatch.setattr(recognize.Recognizer, "decode", blank_lowered)
+    monkeypatch.setattr(recognize.Recognizer, "decode", blank_lowered(recognize.Recognizer.decode))
 
 
 def _check_outputs(printed: str, out_dir, num_frames: int, fps: float) -> dict:
