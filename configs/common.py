@@ -135,7 +135,7 @@ def train_config(
         c.pruning.ema = 0.99
         c.decode = ml_collections.ConfigDict()
         # Final evaluation: ctc_greedy | ctc_beam | attention | joint (README "Design").
-        c.decode.method = "ctc_beam" if variant in ("vac_baseline", "no_transformer") else "joint"
+        c.decode.method = "joint" if c.model.use_decoder else "ctc_beam"
         c.decode.beam = 8
         c.decode.entropy_alpha = 0.0
         c.decode.length_penalty = 1.0  # GNMT alpha (sltunet)
@@ -146,6 +146,16 @@ def train_config(
         c.decode.choose_on_dev = True
         c.decode.dev_ctc_weights = (0.0, 0.3, 0.5, 0.7, 0.9)
         c.decode.dev_length_penalties = (0.0, 0.5, 1.0, 1.5)
+    return c
+
+
+def cslr_variant(c: ml_collections.ConfigDict, variant: str) -> ml_collections.ConfigDict:
+    """A copy of the stage-3 config ``c`` with one component off (configs/models.py
+    ``CSLR_VARIANTS``; paper Figure 4): the model, the pruning and the decoding follow."""
+    c = c.copy_and_resolve_references()
+    models.apply_cslr_variant(c.model, variant)
+    c.pruning.enabled = c.model.use_pruning
+    c.decode.method = "joint" if c.model.use_decoder else "ctc_beam"
     return c
 
 

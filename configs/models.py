@@ -23,7 +23,16 @@ import ml_collections
 from signx_jax.schema import STREAM_NAMES
 
 SIZES = ("tiny", "small", "base")
-CSLR_VARIANTS = ("signx", "vac_baseline", "no_transformer", "single_scale_conv", "no_pruning")
+# Paper Figure 4 (a)-(d) and section 3.3: the full recogniser, and one component off.
+CSLR_VARIANTS = (
+    "signx",
+    "vac_baseline",
+    "no_transformer",
+    "single_scale_conv",
+    "no_pruning",
+    "no_distillation",
+    "no_feature_compilation",
+)
 # Per-stream ablations (paper Figure 4 / Table 9): stage 1 without one or more streams.
 STREAM_ABLATIONS = tuple(f"no_{name}" for name in STREAM_NAMES)
 
@@ -167,11 +176,8 @@ def video2pose_config(size: str = "tiny") -> ml_collections.ConfigDict:
 def cslr_config(size: str = "tiny", variant: str = "signx") -> ml_collections.ConfigDict:
     """Stage 3: feature compilation, TemporalConv, BiLSTM, transformer, CTC, distillation."""
     _check_size(size)
-    if variant not in CSLR_VARIANTS:
-        raise ValueError(f"configs/models.py: unknown CSLR variant {variant!r}; {CSLR_VARIANTS}")
     cfg = ml_collections.ConfigDict()
     _common(cfg, size)
-    cfg.variant = variant
     table = {
         # latent conv_ch temporal lstm width enc_L dec_L heads mlp student teacher_base
         "tiny": (64, 32, 64, 32, 64, 2, 2, 4, 128, 64, 16),
@@ -232,6 +238,14 @@ def cslr_config(size: str = "tiny", variant: str = "signx") -> ml_collections.Co
     cfg.dropout_act = 0.5
     cfg.dropout_res = 0.4
 
+    return apply_cslr_variant(cfg, variant)
+
+
+def apply_cslr_variant(cfg: ml_collections.ConfigDict, variant: str) -> ml_collections.ConfigDict:
+    """Switch one component of a CSLR model config off (in place; returns it)."""
+    if variant not in CSLR_VARIANTS:
+        raise ValueError(f"configs/models.py: unknown CSLR variant {variant!r}; {CSLR_VARIANTS}")
+    cfg.variant = variant
     if variant == "vac_baseline":
         # VAC (Min et al. 2021): one K5-P2-K5-P2 branch, valid padding, 2 x BiLSTM, CTC only.
         cfg.use_feature_compilation = False
@@ -250,6 +264,10 @@ def cslr_config(size: str = "tiny", variant: str = "signx") -> ml_collections.Co
         cfg.conv_kernels = (5,)
     elif variant == "no_pruning":
         cfg.use_pruning = False
+    elif variant == "no_distillation":  # Algorithm 2 off: no ResNet1D teacher
+        cfg.use_distillation = False
+    elif variant == "no_feature_compilation":  # Algorithm 1 off
+        cfg.use_feature_compilation = False
     return cfg
 
 

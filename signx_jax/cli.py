@@ -174,6 +174,7 @@ COMMANDS = {
     "seeds": ("signx_jax.seeds", "the main job over several seeds: mean, sd, min, max"),
     "ladder": ("signx_jax.corpus_ladder", "the main job over text sides of growing difficulty"),
     "diagnose": ("signx_jax.diagnose", "where a finished run loses new sentences"),
+    "paper": ("signx_jax.paper", "the paper's Figure 4, Table 9 and Figure 6, over seeds"),
     "report": ("signx_jax.report", "a finished run's metrics as Markdown"),
     "plots": ("signx_jax.plots", "figures of a finished run"),
     "scaling": ("signx_jax.scaling", "model-size x data-size sweeps and power-law fits"),

@@ -57,7 +57,8 @@ from signx_jax.data import shards
 from signx_jax.data.augment import AugmentedSource
 from signx_jax.data.vocab import Vocabulary
 from signx_jax.latent_cache import ConcatSource, write_latents
-from signx_jax.models.video2pose import video_to_latent
+from signx_jax.models.video2pose import video_to_latent, zero_stream
+from signx_jax.schema import STREAM_NAMES
 from signx_jax.train import faults, tasks
 from signx_jax.train.fit import fit
 
@@ -263,29 +264,33 @@ def run_stage2(cfg, data, vocab, workdir, stage1_params, *, train: bool = True):
     return _finished(result)
 
 
-def route_encoders(stage1, stage2=None) -> dict:
+def route_encoders(stage1, stage2=None, zero: str | None = None) -> dict:
     """{route: (jitted encode(batch) -> z [B, T, D], the batch features it reads)}:
-    the one definition of the latent routes (stage2 None: the pose route only)."""
+    the one definition of the latent routes (stage2 None: the pose route only).
+
+    ``zero`` (paper Table 9): that stream's values are zeroed, in Video2Pose's
+    output on the video route, in the input poses (and marked absent) on the pose route.
+    """
     p2g = stage1.model()
-    routes = {
-        "pose": (
-            jax.jit(
-                lambda b: p2g.encode(b["poses"], b["presence"], b["frame_mask"], deterministic=True)
-            ),  # fmt: skip
-            ("poses",),
-        )
-    }
+
+    def encode_poses(b):
+        poses, presence = zero_stream(b["poses"], zero), b["presence"]
+        if zero is not None:
+            presence = presence.at[..., STREAM_NAMES.index(zero)].set(False)
+        return p2g.encode(poses, presence, b["frame_mask"], deterministic=True)
+
+    routes = {"pose": (jax.jit(encode_poses), ("poses",))}
     if stage2 is not None:
         v2p = stage2.model().video2pose
         routes["video"] = (
-            jax.jit(lambda b: video_to_latent(v2p, p2g, b["rgb"], b["frame_mask"])),
+            jax.jit(lambda b: video_to_latent(v2p, p2g, b["rgb"], b["frame_mask"], zero)),
             ("rgb",),
         )
     return routes
 
 
-def build_latent_cache(cfg, data, vocab, latent_dir, stage1, stage2) -> None:
-    encoders = route_encoders(stage1, stage2 if "video" in cfg.routes else None)
+def build_latent_cache(cfg, data, vocab, latent_dir, stage1, stage2, zero=None) -> None:
+    encoders = route_encoders(stage1, stage2 if "video" in cfg.routes else None, zero)
     for route in cfg.routes:
         encode, features = encoders[route]
         out_dir = os.path.join(latent_dir, route)
@@ -295,7 +300,8 @@ def build_latent_cache(cfg, data, vocab, latent_dir, stage1, stage2) -> None:
             write_latents(
                 encode, source, vocab, out_dir, split, mesh=stage1.mesh, features=features,
                 batch_size=cfg.stage3.data.eval_batch_size, buckets=cfg.stage3.data.buckets,
-                max_label_len=cfg.stage3.data.max_label_len, extra_manifest={"route": route},
+                max_label_len=cfg.stage3.data.max_label_len,
+                extra_manifest={"route": route, **({"zero_stream": zero} if zero else {})},
             )  # fmt: skip
 
 
@@ -329,7 +335,7 @@ def stage3_task(cfg, vocab, target_vocab=None):
     return tasks.CSLRTask(cfg, len(vocab), class_counts=vocab.counts)
 
 
-def run_stage3(cfg, vocab, latent_dir, workdir, *, train: bool = True, checkpoint=None):
+def run_stage3(cfg, vocab, latent_dir, workdir, *, train=True, checkpoint=None, init_from=None):
     s3 = cfg.stage3
     lat = open_latents(cfg, latent_dir)
     # A route with weight k has its train latents k times in the mix (each copy gets
@@ -349,7 +355,7 @@ def run_stage3(cfg, vocab, latent_dir, workdir, *, train: bool = True, checkpoin
     task = stage3_task(s3, vocab, target_vocab)
     if train:
         result = fit(s3, task, train_source=train_source, dev_source=dev, vocab=vocab,
-                     target_vocab=target_vocab, workdir=workdir)  # fmt: skip
+                     target_vocab=target_vocab, workdir=workdir, init_from=init_from)  # fmt: skip
         trainer = _finished(result)
     else:
         from signx_jax.train.loop import Trainer
@@ -367,12 +373,24 @@ def run_stage3(cfg, vocab, latent_dir, workdir, *, train: bool = True, checkpoin
 
 
 def run(
-    cfg, workdir: str, steps=STEPS, *, splits=("dev", "test"), checkpoint=None, stage3_name=""
+    cfg,
+    workdir: str,
+    steps=STEPS,
+    *,
+    splits=("dev", "test"),
+    checkpoint=None,
+    stage3_name="",
+    latents="latents",
+    zero=None,
+    init_from=None,
 ) -> str | None:
     """Run ``steps`` of ``cfg``'s recipe in ``workdir``; returns the metrics table
     when ``evaluate`` ran (on ``splits``, of ``checkpoint`` or the released model).
     ``stage3_name``: "" for the recipe's own stage 3 (``stage3/``, ``report/``), or the
-    suffix of another one trained on the same latents (``--stage3_config``)."""
+    suffix of another one trained on the same latents (``--stage3_config``).
+    The experiments of ``signx_jax/paper.py`` also set ``latents`` (the cache's folder),
+    ``zero`` (a stream zeroed on the way to the latents, paper Table 9) and
+    ``init_from`` (stage 3 fine-tunes a released model, ``fit``'s argument)."""
     problems = config_problems(cfg, steps)
     if problems:  # before the data: a typo must not cost a generated corpus first
         raise faults.ConfigError("invalid config:\n  " + "\n  ".join(problems))
@@ -388,7 +406,7 @@ def run(
     elif not data_complete(data_dir):
         raise cli.UsageError(f"no data in {data_dir}: run --steps data first")
     vocab = Vocabulary.load(os.path.join(data_dir, "vocab.json"))
-    latent_dir = os.path.join(workdir, "latents")
+    latent_dir = os.path.join(workdir, latents)
     if {"stage1", "stage2", "latents"} & set(steps):
         data = open_splits(data_dir, skip_corrupt=cfg.stage1.data.skip_corrupt)
         stage1 = run_stage1(cfg.stage1, data, vocab, os.path.join(workdir, "stage1"),
@@ -399,15 +417,16 @@ def run(
                                 nnx.state(stage1.model(), nnx.Param),
                                 train="stage2" in steps)  # fmt: skip
         if "latents" in steps:
-            build_latent_cache(cfg, data, vocab, latent_dir, stage1, stage2)
+            build_latent_cache(cfg, data, vocab, latent_dir, stage1, stage2, zero)
     if not ("stage3" in steps or "evaluate" in steps):
         return None
     kind = cfg.stage3.data.get("task", "recognition")
     suffix = f"_{stage3_name}" if stage3_name else ""
     stage3_dir = os.path.join(workdir, "stage3" + suffix)
     stage3, lat, ckpt_steps = run_stage3(
-        cfg, vocab, latent_dir, stage3_dir, train="stage3" in steps, checkpoint=checkpoint
-    )
+        cfg, vocab, latent_dir, stage3_dir, train="stage3" in steps, checkpoint=checkpoint,
+        init_from=init_from,
+    )  # fmt: skip
     if "evaluate" not in steps:
         return None
     from signx_jax.evaluate import accuracy_and_report, decoding_candidates, score_and_report

@@ -18,7 +18,7 @@ from flax import nnx
 
 from signx_jax.models import layers
 from signx_jax.models.pose2gloss import Pose2Gloss
-from signx_jax.schema import POSE_DIM, STREAMS
+from signx_jax.schema import POSE_DIM, STREAMS, stream_offsets
 from signx_jax.sharding import constrain, param_axes
 
 
@@ -208,13 +208,27 @@ def colour_jitter(rgb: jax.Array, key: jax.Array, strength: float) -> jax.Array:
     return jnp.clip(x * gain + offset, 0.0, 1.0)
 
 
+def zero_stream(poses: jax.Array, stream: str | None) -> jax.Array:
+    """``poses`` [..., 1959] with ``stream``'s columns set to 0 (paper Table 9); None:
+    unchanged."""
+    if stream is None:
+        return poses
+    start, end = stream_offsets()[stream]
+    return poses.at[..., start:end].set(0.0)
+
+
 def video_to_latent(
-    video2pose: Video2Pose, pose2gloss: Pose2Gloss, rgb: jax.Array, frame_mask: jax.Array
+    video2pose: Video2Pose,
+    pose2gloss: Pose2Gloss,
+    rgb: jax.Array,
+    frame_mask: jax.Array,
+    zeroed: str | None = None,
 ) -> jax.Array:
     """Inference path video -> P-hat -> frozen fusion encoder -> z_latent [B, T, Dz].
 
-    All streams are predicted, so presence is all True.
+    All streams are predicted, so presence is all True; ``zeroed`` names a stream whose
+    predicted values are set to 0 (paper Table 9's corruption).
     """
-    poses = video2pose(rgb, frame_mask, deterministic=True)
+    poses = zero_stream(video2pose(rgb, frame_mask, deterministic=True), zeroed)
     presence = jnp.ones((*poses.shape[:2], len(STREAMS)), bool)
     return pose2gloss.encode(poses, presence, frame_mask, deterministic=True)

@@ -69,9 +69,14 @@ def fit(
     workdir: str,
     target_vocab=None,
     max_steps: int | None = None,
+    init_from: tuple[str, int] | None = None,
 ) -> FitResult:
     """Train ``task`` to ``cfg.train.total_steps`` updates (or stop early at
-    ``max_steps`` updates), k = ``optim.grad_accum_steps`` micro-batches each."""
+    ``max_steps`` updates), k = ``optim.grad_accum_steps`` micro-batches each.
+
+    ``init_from=(stage_workdir, k)``: fine-tune, starting from the mean of that run's
+    best ``k`` checkpoints (its model variables and prune mask; the optimizer and the
+    step count start afresh), unless ``workdir`` has a checkpoint to resume."""
     check_workdir(workdir)
     trainer = Trainer(cfg, task)
     # Room for the latest + best-k checkpoints + one being written (issue 9).
@@ -108,6 +113,13 @@ def fit(
         trainer.restore_state(ckpt.restore(latest, trainer.abstract_state(), data_iter=train_it))
         step, _ = trainer.counters()
         log.info("resumed from %s at step %d", ckpt.directory, step)
+    elif init_from is not None:
+        fresh = trainer.state
+        steps = ckpt_lib.restore_released(trainer, *init_from)
+        released = trainer.state
+        trainer.restore_state(fresh.replace(params=released.params, rest=released.rest,
+                                            aux=released.aux))  # fmt: skip
+        log.info("fine-tuning the mean of %s checkpoints %s", init_from[0], steps)
     writer = metric_writers.create_default_writer(
         os.path.join(workdir, "tb"), just_logging=jax.process_index() > 0
     )
