@@ -33,7 +33,8 @@ CSLR_VARIANTS = (
     "no_distillation",
     "no_feature_compilation",
 )
-# Per-stream ablations (paper Figure 4 / Table 9): stage 1 without one or more streams.
+# Per-stream ablations: stages 1-2 trained without one or more streams (the paper's
+# Table 9 zeroes a stream at a trained Video2Pose instead: signx_jax/paper.py).
 STREAM_ABLATIONS = tuple(f"no_{name}" for name in STREAM_NAMES)
 
 # Scaling ladder: one width/depth setting per rung, shared by the fusion

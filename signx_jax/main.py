@@ -399,7 +399,8 @@ def run(
     log.info("signx: %s of %s (%s data) in %s%s%s", ", ".join(steps), cfg.stage1.dataset,
              data_source(cfg), workdir,
              "".join(f"; {s} {cfg[s].train.total_steps} updates" for s in trained),
-             f"; expect {cfg.expected_wall}" if cfg.get("expected_wall") else "")  # fmt: skip
+             f"; expect {cfg.expected_wall}" if cfg.get("expected_wall")
+             and tuple(steps) == STEPS else "")  # fmt: skip
     data_dir = os.path.join(workdir, "data")
     if "data" in steps:
         prepare_data(cfg, workdir)

@@ -41,19 +41,11 @@ import time
 import numpy as np
 from absl import flags
 
+from configs.models import CSLR_VARIANTS
 from signx_jax import atomic, cli, main, seeds
 
 EXPERIMENTS = ("figure4", "table9", "figure6")
-VARIANTS = (
-    "signx",
-    "vac_baseline",
-    "no_transformer",
-    "single_scale_conv",
-    "no_pruning",
-    "no_distillation",
-    "no_feature_compilation",
-    "no_augmentation",
-)
+VARIANTS = (*CSLR_VARIANTS, "no_augmentation")  # no_augmentation: no latent views
 SPLITS = ("dev", "test")
 log = logging.getLogger("signx.paper")
 _FLAGS = {}
@@ -172,7 +164,7 @@ def figure6(cfg, root: str, seeds_: list[int], temperatures, steps: int) -> dict
         out[f"{temperature:g}"] = {}
         for seed in seeds_:
             workdir = os.path.join(root, "figure6", f"t{temperature:g}_seed{seed}")
-            seeds._link_corpus(os.path.join(base, "data"), os.path.join(workdir, "data"))
+            seeds.link_corpus(os.path.join(base, "data"), os.path.join(workdir, "data"))
             run_cfg = _stage3(cfg, seed, steps)
             run_cfg.stage1.seed = seed
             run_cfg.stage1.loss.temperature = float(temperature)

@@ -34,7 +34,7 @@ from signx_jax import atomic
 METRICS = ("wer", "bleu4", "rouge_l")
 
 
-def _link_corpus(src: str, dst: str) -> None:
+def link_corpus(src: str, dst: str) -> None:
     """Hard-link the finished corpus of one seed into another seed's work dir."""
     if os.path.exists(dst) or not os.path.isdir(src):
         return
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
         workdir = os.path.join(root, f"seed{seed}")
         report = os.path.join(workdir, "report", "metrics.json")
         if not os.path.exists(report):  # a finished seed is not rerun
-            _link_corpus(
+            link_corpus(
                 os.path.join(root, f"seed{seeds[0]}", "data"), os.path.join(workdir, "data")
             )
             walls[seed] = run_seed(args.config, workdir, seed, extra)
