@@ -63,11 +63,11 @@ def test_shapes_every_variant(variant):
     if has_dec:
         assert out["dec_logits"].shape == (2, 5, V)
         assert out["enc"].shape[-1] == cfg.width
-    has_kd = variant != "vac_baseline"
+    has_kd = variant not in ("vac_baseline", "no_distillation")
     assert (out["teacher_logits"] is not None) == has_kd
     if has_kd:
         assert out["teacher_logits"].shape == out["student_logits"].shape == (2, 23, V)
-    assert (model.compiler is None) == (variant == "vac_baseline")
+    assert (model.compiler is None) == (variant in ("vac_baseline", "no_feature_compilation"))
 
 
 @pytest.mark.parametrize(
