@@ -41,13 +41,13 @@ import time
 import numpy as np
 from absl import flags
 
+from configs.common import cslr_variant
 from configs.models import CSLR_VARIANTS
 from signx_jax import atomic, cli, main, seeds
 
 EXPERIMENTS = ("figure4", "table9", "figure6")
 VARIANTS = (*CSLR_VARIANTS, "no_augmentation")  # no_augmentation: no latent views
 SPLITS = ("dev", "test")
-log = logging.getLogger("signx.paper")
 _FLAGS = {}
 
 
@@ -108,8 +108,6 @@ def base_run(cfg, root: str) -> str:
 def _stage3(cfg, seed: int, steps: int | None = None, variant: str = "signx"):
     """A copy of the pipeline config with stage 3 as ``variant``, seed ``seed`` and
     ``steps`` updates (None: the recipe's)."""
-    from configs.common import cslr_variant
-
     cfg = copy.deepcopy(cfg)
     s3 = cslr_variant(cfg.stage3, "signx" if variant == "no_augmentation" else variant)
     if variant == "no_augmentation":
