@@ -272,6 +272,40 @@ def apply_cslr_variant(cfg: ml_collections.ConfigDict, variant: str) -> ml_colle
     return cfg
 
 
+# Paper Table 8: CSLR in pixel space, end to end on RGB (signx_jax/models/pixel.py).
+# Method -> its ``frame_encoder``.
+PIXEL_METHODS = {"pixel_cnn": "resnet", "pixel_vit": "vit"}
+
+
+def apply_frame_encoder(
+    cfg: ml_collections.ConfigDict, method: str, image_size: int, size: str = "tiny"
+) -> ml_collections.ConfigDict:
+    """A stage-3 CSLR model config fed by a per-frame encoder of ``image_size`` frames
+    (in place; returns it). ``pixel_cnn``: a ResNet-18-style CNN + the whole SignX
+    recogniser; ``pixel_vit``: a small ViT + transformer encoder-decoder with CTC
+    (no TemporalConv / BiLSTM, compilation, pruning or distillation)."""
+    if method not in PIXEL_METHODS:
+        raise ValueError(
+            f"configs/models.py: unknown pixel method {method!r}; {list(PIXEL_METHODS)}"
+        )
+    with cfg.unlocked():  # a locked training config gets the new fields too
+        cfg.image_size = int(image_size)
+        cfg.frame_encoder = PIXEL_METHODS[method]
+        if method == "pixel_cnn":
+            if size == "tiny":  # CPU-sized: stride-4 stem, one block and 1/4 of the widths
+                cfg.resnet_channels, cfg.resnet_blocks = (16, 32, 64, 128), (1, 1, 1, 1)
+                cfg.resnet_stem_kernel, cfg.resnet_stem_stride = 5, 4
+            else:  # ResNet-18 (VAC, CorrNet), its max-pool folded into a stride-4 stem
+                cfg.resnet_channels, cfg.resnet_blocks = (64, 128, 256, 512), (2, 2, 2, 2)
+                cfg.resnet_stem_kernel, cfg.resnet_stem_stride = 7, 4
+            return cfg
+        cfg.vit_patch = 16
+        cfg.vit_width, cfg.vit_layers = (96, 2) if size == "tiny" else (384, 12)  # ViT-S/16
+        cfg.use_conv_lstm = False
+        cfg.use_feature_compilation = cfg.use_pruning = cfg.use_distillation = False
+        return cfg
+
+
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """``stage,size[,ablation...]``, e.g. ``cslr,base,vac_baseline`` or
     ``pose2gloss,base,no_sapiens`` (default ``cslr,tiny``)."""

@@ -332,26 +332,36 @@ def stage3_task(cfg, vocab, target_vocab=None):
         raise cli.UsageError(
             f"data.task={kind!r}; stage 3 trains 'recognition', 'isolated' or 'translation'"
         )
-    return tasks.CSLRTask(cfg, len(vocab), class_counts=vocab.counts)
+    pixel = cfg.model.get("frame_encoder")  # paper Table 8: on the RGB frames
+    task = tasks.PixelCSLRTask if pixel else tasks.CSLRTask
+    return task(cfg, len(vocab), class_counts=vocab.counts)
 
 
 def run_stage3(cfg, vocab, latent_dir, workdir, *, train=True, checkpoint=None, init_from=None):
     s3 = cfg.stage3
-    lat = open_latents(cfg, latent_dir)
-    # A route with weight k has its train latents k times in the mix (each copy gets
-    # its own augmentation views); checkpoints are ranked on both routes' dev WER.
-    weights = cfg.get("route_weights", {})
-    repeated = [lat[r]["train"] for r in cfg.routes for _ in range(int(weights.get(r, 1)))]
-    train_source, target_vocab = ConcatSource(repeated), None
-    if s3.data.get("task") == "translation":  # subword targets, BPE-dropout on train
-        from signx_jax.train import translation
-
-        target_vocab = translation.target_vocab_for(s3, train_source, workdir)
-        train_source = translation.training_source(s3, train_source, target_vocab)
+    target_vocab = None
+    if s3.model.get("frame_encoder"):  # pixel space (paper Table 8): the RGB clips as such
+        data_dir = os.path.join(os.path.dirname(latent_dir), "data")
+        lat = {"video": open_splits(data_dir, skip_corrupt=s3.data.skip_corrupt)}
+        train_source, dev = lat["video"]["train"], lat["video"]["dev"]
     else:
-        train_source = AugmentedSource(train_source, num_views=s3.data.num_views, seed=s3.seed,
-                                       noise_var=s3.data.view_noise_var)  # fmt: skip
-    dev = ConcatSource([lat[r]["dev"] for r in cfg.routes])
+        lat = open_latents(cfg, latent_dir)
+        # A route with weight k has its train latents k times in the mix (each copy gets
+        # its own augmentation views); checkpoints are ranked on both routes' dev WER.
+        weights = cfg.get("route_weights", {})
+        repeated = [lat[r]["train"] for r in cfg.routes for _ in range(int(weights.get(r, 1)))]
+        train_source = ConcatSource(repeated)
+        if s3.data.get("task") == "translation":  # subword targets, BPE-dropout on train
+            from signx_jax.train import translation
+
+            target_vocab = translation.target_vocab_for(s3, train_source, workdir)
+            train_source = translation.training_source(s3, train_source, target_vocab)
+        else:
+            train_source = AugmentedSource(
+                train_source, num_views=s3.data.num_views, seed=s3.seed,
+                noise_var=s3.data.view_noise_var,
+            )  # fmt: skip
+        dev = ConcatSource([lat[r]["dev"] for r in cfg.routes])
     task = stage3_task(s3, vocab, target_vocab)
     if train:
         result = fit(s3, task, train_source=train_source, dev_source=dev, vocab=vocab,

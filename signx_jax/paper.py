@@ -20,7 +20,16 @@ Every experiment starts from one main job of ``--config`` in ``<workdir>/base``
            stream's alone. (``configs/<dataset>_pose2gloss.py:base,no_<stream>`` is
            another experiment: stage 1 *trained* without the stream.)
   figure6  paper Figure 6: stage 1's contrastive temperature (``--temperatures``),
-           each a new stage 1 + pose-route cache + stage 3 (``--stage3_steps``).
+           each a new stage 1 + pose-route cache + stage 3 (``--stage3_steps``);
+  table8   paper Table 8: CSLR in the latent space (the deployed video route: RGB ->
+           Video2Pose -> frozen stage 1 -> CSLR) against the same CSLR in pixel space
+           (``pixel_cnn``: a ResNet-18-style CNN per frame, end to end on RGB) and a
+           Transformer + visual encoder (``pixel_vit``: a small ViT per frame + a
+           transformer encoder-decoder with CTC), each ``--stage3_steps`` updates on
+           the same clips (``configs/models.py`` PIXEL_METHODS); besides WER it
+           measures training clips/s and wall time (stages 1-2 and the latent cache
+           count against SignX), inference frames/s from RGB, FLOPs per clip (XLA's
+           cost analysis), parameters, peak XLA buffer memory and CPU-seconds per clip.
 
 Each writes ``<workdir>/<experiment>.json`` (per-seed values, mean, sd, worst),
 ``<experiment>.md`` (the table) and ``<experiment>.png`` (the figure), and prints
@@ -42,10 +51,10 @@ import numpy as np
 from absl import flags
 
 from configs.common import cslr_variant
-from configs.models import CSLR_VARIANTS
+from configs.models import CSLR_VARIANTS, PIXEL_METHODS, apply_frame_encoder
 from signx_jax import atomic, cli, main, seeds
 
-EXPERIMENTS = ("figure4", "table9", "figure6")
+EXPERIMENTS = ("figure4", "table9", "figure6", "table8")
 VARIANTS = (*CSLR_VARIANTS, "no_augmentation")  # no_augmentation: no latent views
 SPLITS = ("dev", "test")
 _FLAGS = {}
@@ -59,7 +68,7 @@ def _define_flags() -> None:
     _FLAGS["variants"] = define("variants", list(VARIANTS), "figure4: the stage-3 variants.")
     _FLAGS["streams"] = define("streams", None, "table9: the streams (default: all five).")
     _FLAGS["temperatures"] = define("temperatures", ["0.1", "0.3", "0.5", "0.7"], "figure6.")
-    _FLAGS["stage3_steps"] = flags.DEFINE_integer("stage3_steps", 1000, "figure4/6 updates.")
+    _FLAGS["stage3_steps"] = flags.DEFINE_integer("stage3_steps", 1000, "figure4/6, table8.")
     _FLAGS["finetune_steps"] = flags.DEFINE_integer("finetune_steps", 1000, "table9 updates.")
 
 
@@ -84,24 +93,33 @@ def _scores(report_dir: str) -> dict:
 
 
 def _run(cfg, workdir: str, steps, name: str, **kwargs) -> dict:
-    """``main.run`` unless its report exists; returns {scores, wall_s}."""
+    """``main.run`` unless its report exists; returns {scores, wall_s, train_s}
+    (train_s: the steps before ``evaluate``, compiles and dev checks included)."""
     report_dir = os.path.join(workdir, f"report_{name}" if name else "report")
     done = os.path.join(report_dir, "wall.json")
     if not os.path.exists(done):
         t0 = time.perf_counter()
-        main.run(cfg, workdir, steps, stage3_name=name, **kwargs)
-        atomic.write_json(done, {"wall_s": time.perf_counter() - t0})
+        main.run(cfg, workdir, [s for s in steps if s != "evaluate"], stage3_name=name, **kwargs)
+        train_s = time.perf_counter() - t0
+        main.run(cfg, workdir, ("evaluate",), stage3_name=name, **kwargs)
+        atomic.write_json(done, {"wall_s": time.perf_counter() - t0, "train_s": train_s})
     with open(done) as f:
-        wall = json.load(f)["wall_s"]
-    return {"scores": _scores(report_dir), "wall_s": wall}
+        wall = json.load(f)
+    return {"scores": _scores(report_dir), **wall}
 
 
 def base_run(cfg, root: str) -> str:
     """The main job of ``cfg`` in ``<root>/base`` (every step; resumed, or skipped
-    once its report exists)."""
+    once its report exists), one step at a time: ``base/timings.json`` holds each
+    step's wall seconds (Table 8 charges stages 1-2 and the cache to SignX)."""
     workdir = os.path.join(root, "base")
     if not os.path.exists(os.path.join(workdir, "report", "metrics.json")):
-        main.run(cfg, workdir, main.STEPS)
+        timings = {}
+        for step in main.STEPS:
+            t0 = time.perf_counter()
+            main.run(cfg, workdir, (step,))
+            timings[step] = time.perf_counter() - t0
+        atomic.write_json(os.path.join(workdir, "timings.json"), timings)
     return workdir
 
 
@@ -172,6 +190,123 @@ def figure6(cfg, root: str, seeds_: list[int], temperatures, steps: int) -> dict
     return out
 
 
+def _pixel(cfg, seed: int, steps: int, method: str):
+    """``_stage3`` with the CSLR fed by ``method``'s frame encoder (Table 8)."""
+    cfg = _stage3(cfg, seed, steps)
+    model = cfg.stage3.model
+    apply_frame_encoder(model, method, cfg.stage2.model.image_size, model.get("size", "tiny"))
+    return cfg
+
+
+def table8(cfg, root: str, seeds_: list[int], steps: int) -> tuple[dict, dict]:
+    """({method: {seed: run}}, {method: inference cost}) of the latent route and the
+    pixel-space methods, each trained ``steps`` updates from scratch (stage 3 only)."""
+    base = base_run(cfg, root)
+    out, costs = {}, {}
+    for method in ("latent", *PIXEL_METHODS):
+        out[method] = {}
+        for seed in seeds_:
+            if method == "latent":
+                run_cfg = _stage3(cfg, seed, steps)
+            else:
+                run_cfg = _pixel(cfg, seed, steps, method)
+            name = f"table8_{method}_seed{seed}"
+            out[method][seed] = _run(run_cfg, base, ("stage3", "evaluate"), name)
+            if seed == seeds_[0]:
+                costs[method] = inference_cost(run_cfg, base, name, method == "latent")
+                s3 = run_cfg.stage3
+                costs[method]["train_clips"] = (
+                    steps * s3.data.batch_size * max(int(s3.optim.grad_accum_steps), 1)
+                )
+    timings = _read_json(os.path.join(base, "timings.json"))
+    costs["latent"]["stages_1_2_s"] = (
+        sum(timings[s] for s in ("stage1", "stage2", "latents")) if timings else None
+    )
+    return out, costs
+
+
+def _read_json(path: str):
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def inference_cost(cfg, base: str, name: str, latent: bool, reps: int = 3) -> dict:
+    """What one released model costs from RGB to glosses (CTC greedy), measured on the
+    first test batch: frames/s, CPU-s per clip, GFLOP per clip (XLA cost analysis plus
+    the BiLSTM scan steps it counts once), parameters on the path, peak XLA buffers.
+    Cached in ``<base>/report_<name>/cost.json``."""
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from signx_jax.data import pipeline
+    from signx_jax.data.vocab import Vocabulary
+    from signx_jax.decoding.ctc import ctc_greedy
+    from signx_jax.models.summary import count_params, lstm_loop_flops
+    from signx_jax.models.video2pose import video_to_latent
+    from signx_jax.train.mfu import timed
+
+    path = os.path.join(base, f"report_{name}", "cost.json")
+    if os.path.exists(path):
+        return _read_json(path)
+    data_dir = os.path.join(base, "data")
+    vocab, data = Vocabulary.load(os.path.join(data_dir, "vocab.json")), main.open_splits(data_dir)
+    s3, _, _ = main.run_stage3(cfg, vocab, os.path.join(base, "latents"),
+                               os.path.join(base, f"stage3_{name}"), train=False)  # fmt: skip
+    modules, params = {"cslr": s3.model()}, {}
+    if latent:
+        p2g = main.run_stage1(cfg.stage1, data, vocab, os.path.join(base, "stage1"), train=False)
+        v2p = main.run_stage2(cfg.stage2, data, vocab, os.path.join(base, "stage2"), None,
+                              train=False)  # fmt: skip
+        modules.update(video2pose=v2p.model().video2pose, stage1=p2g.model())
+        params["video2pose"] = count_params(modules["video2pose"])
+        params["stage-1 encoder"] = count_params(modules["stage1"].fusion) + count_params(
+            modules["stage1"].vit
+        )
+    params["cslr"] = count_params(modules["cslr"])
+    prune = s3.state.aux["prune_mask"]
+    graphdef, state = nnx.split(modules)
+
+    def forward(state, rgb, mask):
+        m = nnx.merge(graphdef, state)
+        x = video_to_latent(m["video2pose"], m["stage1"], rgb, mask) if latent else rgb
+        out = m["cslr"](x, mask, prune, None, deterministic=True)
+        return ctc_greedy(jax.nn.log_softmax(out["ctc_logits"]), out["out_lengths"])
+
+    s3cfg = cfg.stage3
+    batch = next(iter(pipeline.make_eval_iterator(
+        data["test"], vocab, batch_size=s3cfg.data.eval_batch_size, buckets=s3cfg.data.buckets,
+        features=("rgb",), max_label_len=s3cfg.data.max_label_len)))  # fmt: skip
+    rgb, mask = jnp.asarray(batch["rgb"]), jnp.asarray(batch["frame_mask"])
+    compiled = jax.jit(forward).lower(state, rgb, mask).compile()
+    jax.block_until_ready(compiled(state, rgb, mask))
+    wall, cpu = timed(lambda: [jax.block_until_ready(compiled(state, rgb, mask))
+                               for _ in range(reps)])  # fmt: skip
+    cost = compiled.cost_analysis()
+    flops = float((cost[0] if isinstance(cost, list | tuple) else cost)["flops"])
+    rows, frames = rgb.shape[0], rgb.shape[1]
+    if s3cfg.model.get("use_conv_lstm", True):
+        t_out = int(modules["cslr"].output_lengths(jnp.array([frames]))[0])
+        flops += rows * lstm_loop_flops(s3cfg.model, t_out)
+    mem = compiled.memory_analysis()
+    peak = None if mem is None else (mem.temp_size_in_bytes + mem.argument_size_in_bytes
+                                     + mem.output_size_in_bytes)  # fmt: skip
+    clips = int(np.sum(batch["valid"]))
+    result = {
+        "fps": float(np.sum(batch["frame_mask"][batch["valid"]])) * reps / wall,
+        "cpu_s_per_clip": cpu / (reps * clips),
+        "gflop_per_clip": flops / rows / 1e9,
+        "frames_per_clip": int(frames),
+        "params": params,
+        "peak_mb": None if peak is None else peak / 2**20,
+        "device": jax.devices()[0].device_kind,
+    }
+    atomic.write_json(path, result)
+    return result
+
+
 # -- tables and figures ---------------------------------------------------------------
 
 
@@ -181,7 +316,8 @@ def summarize(results: dict) -> dict:
     out = {}
     for setting, per_seed in results.items():
         runs = list(per_seed.values())
-        out[setting] = {"wall_s": float(np.mean([r["wall_s"] for r in runs]))}
+        out[setting] = {k: float(np.mean([r[k] for r in runs])) for k in ("wall_s", "train_s")
+                        if all(k in r for r in runs)}  # fmt: skip
         for route in runs[0]["scores"]:
             for split in SPLITS:
                 for metric in ("wer", "bleu4"):
@@ -195,9 +331,12 @@ def summarize(results: dict) -> dict:
     return out
 
 
-def format_table(experiment: str, summary: dict) -> str:
+def format_table(experiment: str, summary: dict, costs: dict | None = None) -> str:
     """Markdown: per setting and route, test WER mean +- sd (worst), dev WER mean and,
-    for Table 9, the change against the "none" row (absolute and relative)."""
+    for Table 9, the change against the "none" row (absolute and relative); Table 8
+    (``costs``) has the video route and the cost columns instead."""
+    if experiment == "table8":
+        return _format_table8(summary, costs)
     routes = [r for r in ("video", "pose") if any(r in s for s in summary.values())]
     head = ["setting"]
     for route in routes:
@@ -224,18 +363,46 @@ def format_table(experiment: str, summary: dict) -> str:
     return "\n".join(lines)
 
 
-def plot(experiment: str, summary: dict, out: str) -> str:
-    """Bars (a line over temperatures for figure6) of test WER, mean with sd."""
+def _format_table8(summary: dict, costs: dict) -> str:
+    head = ["method", "test WER", "worst", "dev WER", "train clips/s", "stage-3 train s",
+            "+ stages 1-2, cache s", "inference frames/s", "CPU-s / clip", "GFLOP / clip",
+            "params (M)", "peak MB"]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
+    for method, stats in summary.items():
+        test, dev, c = stats["video"]["test"]["wer"], stats["video"]["dev"]["wer"], costs[method]
+        extra = c.get("stages_1_2_s")
+        cells = [method, f"{test['mean']:.2f} ± {test['sd']:.2f}", f"{test['worst']:.2f}",
+                 f"{dev['mean']:.2f}", f"{c['train_clips'] / stats['train_s']:.1f}",
+                 f"{stats['train_s']:.0f}",
+                 "-" if extra is None else f"{stats['train_s'] + extra:.0f}",
+                 f"{c['fps']:.0f}", f"{c['cpu_s_per_clip']:.3f}", f"{c['gflop_per_clip']:.2f}",
+                 f"{sum(c['params'].values()) / 1e6:.2f}",
+                 "-" if c["peak_mb"] is None else f"{c['peak_mb']:.0f}"]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(experiment: str, summary: dict, out: str, costs: dict | None = None) -> str:
+    """Bars (a line over temperatures for figure6) of test WER, mean with sd; Table 8
+    adds a panel of inference frames/s."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from signx_jax.plots import _save
+    from signx_jax.plots import save
 
     settings = list(summary)
     routes = [r for r in ("video", "pose") if any(r in s for s in summary.values())]
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(settings) + 2), 3.2))
+    width_in = max(5.0, 0.9 * len(settings) + 2)
+    if experiment == "table8":
+        routes = ["video"]
+        fig, (ax, ax_fps) = plt.subplots(1, 2, figsize=(2 * width_in, 3.2))
+        ax_fps.bar(settings, [costs[s]["fps"] for s in settings], color="tab:green")
+        ax_fps.set_yscale("log")
+        ax_fps.set_ylabel("inference frames/s from RGB")
+    else:
+        fig, ax = plt.subplots(figsize=(width_in, 3.2))
     x = np.arange(len(settings))
     for k, route in enumerate(routes):
         mean = [summary[s][route]["test"]["wer"]["mean"] if route in summary[s] else np.nan
@@ -252,20 +419,22 @@ def plot(experiment: str, summary: dict, out: str) -> str:
     ax.set_ylabel("test WER (%)")
     ax.set_xlabel("stage-1 contrastive temperature" if experiment == "figure6" else "")
     ax.set_title({"figure4": "Figure 4: stage-3 components", "table9": "Table 9: one stream zeroed",
-                  "figure6": "Figure 6: contrastive temperature"}[experiment])  # fmt: skip
+                  "figure6": "Figure 6: contrastive temperature",
+                  "table8": "Table 8: latent vs pixel space"}[experiment])  # fmt: skip
     ax.legend()
     fig.tight_layout()
-    return _save(fig, out)
+    return save(fig, out)
 
 
-def write(experiment: str, root: str, results: dict, command: str) -> str:
+def write(experiment: str, root: str, results: dict, command: str, costs=None) -> str:
     summary = summarize(results)
-    table = format_table(experiment, summary)
+    table = format_table(experiment, summary, costs)
     atomic.write_json(os.path.join(root, f"{experiment}.json"),
-                      {"command": command, "results": results, "summary": summary})  # fmt: skip
+                      {"command": command, "results": results, "summary": summary,
+                       **({"costs": costs} if costs else {})})  # fmt: skip
     with open(os.path.join(root, f"{experiment}.md"), "w") as f:
         f.write(f"# {experiment}\n\n{table}\n\nCommand: `{command}`\n")
-    plot(experiment, summary, os.path.join(root, f"{experiment}.png"))
+    plot(experiment, summary, os.path.join(root, f"{experiment}.png"), costs)
     return table
 
 
@@ -292,13 +461,16 @@ def run(experiments, cfg, root: str, *, seeds_, variants=VARIANTS, streams=None,
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
     tables = {}
     for experiment in experiments:
+        costs = None
         if experiment == "figure4":
             results = figure4(cfg, root, seeds_, variants, stage3_steps)
+        elif experiment == "table8":
+            results, costs = table8(cfg, root, seeds_, stage3_steps)
         elif experiment == "table9":
             results = table9(cfg, root, seeds_, streams, finetune_steps)
         else:
             results = figure6(cfg, root, seeds_, [float(t) for t in temperatures], stage3_steps)
-        tables[experiment] = write(experiment, root, results, command)
+        tables[experiment] = write(experiment, root, results, command, costs)
         print(f"\n## {experiment}\n\n{tables[experiment]}\n", flush=True)
     return tables
 

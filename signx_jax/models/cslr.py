@@ -73,9 +73,15 @@ class CSLR(nnx.Module):
             self.teacher = temporal.ResNet1D(cfg, vocab_size, rngs=rngs)
         else:
             self.student = self.teacher = None
-        self.conv = temporal.MultiScaleTemporalConv(cfg, rngs=rngs)
-        self.bilstm = temporal.BiLSTM(cfg, rngs=rngs)
-        lstm_out = 2 * cfg.lstm_hidden
+        # use_conv_lstm=False: frames go straight to the transformer at frame rate (the
+        # pixel-space "Transformer + visual encoder" baseline, signx_jax/models/pixel.py).
+        if cfg.get("use_conv_lstm", True):
+            self.conv = temporal.MultiScaleTemporalConv(cfg, rngs=rngs)
+            self.bilstm = temporal.BiLSTM(cfg, rngs=rngs)
+            lstm_out = 2 * cfg.lstm_hidden
+        else:
+            self.conv = self.bilstm = None
+            lstm_out = cfg.latent_dim
         if cfg.use_transformer:
             self.enc_proj = layers.dense(lstm_out, cfg.width, ("mlp", "embed"), cfg, rngs)
             self.enc_dropout = nnx.Dropout(cfg.dropout_res, rngs=rngs)
@@ -98,6 +104,8 @@ class CSLR(nnx.Module):
 
     def output_lengths(self, lengths: jax.Array) -> jax.Array:
         """Valid encoder frames for input lengths [B] -> [B] int32 (matches the convs)."""
+        if self.conv is None:
+            return jnp.asarray(lengths, jnp.int32)
         return temporal.conv_output_lengths(self.conv_spec, lengths)
 
     def _encode(
@@ -123,10 +131,13 @@ class CSLR(nnx.Module):
         else:
             out["student_logits"] = out["teacher_logits"] = None
 
-        h, out_lengths = self.conv(
-            compiled.astype(self.dtype), lengths, deterministic=deterministic
-        )
-        u = self.bilstm(h, out_lengths)
+        if self.conv is None:
+            u, out_lengths = compiled.astype(self.dtype), lengths
+        else:
+            h, out_lengths = self.conv(
+                compiled.astype(self.dtype), lengths, deterministic=deterministic
+            )
+            u = self.bilstm(h, out_lengths)
         enc_mask = temporal.length_mask(out_lengths, u.shape[1])
         if self.encoder is not None:
             pos = layers.sinusoidal_positions(jnp.arange(u.shape[1])[None], self.enc_width)

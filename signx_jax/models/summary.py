@@ -116,7 +116,8 @@ def train_step_flops(trainer: Any, batch: dict[str, Any]) -> float:
         cost = trainer._train_step.lower(trainer.state, batch).cost_analysis()
     flops = float((cost[0] if isinstance(cost, list | tuple) else cost)["flops"])
     model = trainer.model()
-    if trainer.cfg.stage == "cslr" and hasattr(model, "output_lengths"):  # not isolated
+    if (trainer.cfg.stage == "cslr" and hasattr(model, "output_lengths")  # not isolated
+            and trainer.cfg.model.get("use_conv_lstm", True)):  # fmt: skip
         b, t = batch["frame_mask"].shape
         t_out = int(model.output_lengths(jnp.array([t]))[0])
         flops += 3.0 * b * lstm_loop_flops(trainer.cfg.model, t_out)

@@ -91,7 +91,8 @@ def _palette_png(png, out: str | os.PathLike) -> str:
     return str(out)
 
 
-def _save(fig, out: str | os.PathLike) -> str:
+def save(fig, out: str | os.PathLike) -> str:
+    """``fig`` as a palette PNG at ``out`` (small files for the README); closes it."""
     buf = io.BytesIO()
     fig.savefig(buf, dpi=DPI, format="png")
     plt.close(fig)
@@ -167,7 +168,7 @@ def skeleton_frames(
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    return _save(fig, out)
+    return save(fig, out)
 
 
 # -- Figure 7: gloss <-> feature index <-> frames ----------------------------------------
@@ -257,7 +258,7 @@ def alignment_figure(
                 alpha=0.1 + 0.6 * float(emitted[j]),
             )
         )
-    return _save(fig, out)
+    return save(fig, out)
 
 
 # -- Figure 8: modality importance --------------------------------------------------------
@@ -378,7 +379,7 @@ def importance_figure(saliency: np.ndarray, out: str | os.PathLike, *, title: st
     means.set_ylabel("importance")
     means.set_title("per-dim (line) and per-stream mean (bars): " + ", ".join(names), fontsize=7)
     fig.tight_layout()
-    return _save(fig, out)
+    return save(fig, out)
 
 
 # -- training curves and WER by length -------------------------------------------------------
@@ -434,7 +435,7 @@ def training_curves(workdir: str | os.PathLike, out: str | os.PathLike) -> str:
         plt.close(fig)
         raise FileNotFoundError(f"{workdir}: no TensorBoard events under stage*/tb")
     fig.tight_layout()
-    return _save(fig, out)
+    return save(fig, out)
 
 
 def wer_by_length(workdir: str | os.PathLike, out: str | os.PathLike) -> str:

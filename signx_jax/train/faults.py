@@ -76,7 +76,14 @@ def _reference_config(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDi
             from configs.synthetic_translation import translation_config
 
             return translation_config(model["size"], **kwargs)
-    return train_config(cfg.stage, model["size"], **kwargs)
+    reference = train_config(cfg.stage, model["size"], **kwargs)
+    if cfg.stage == "cslr" and model.get("frame_encoder"):  # pixel space (paper Table 8)
+        from configs.models import PIXEL_METHODS, apply_frame_encoder
+
+        method = {e: m for m, e in PIXEL_METHODS.items()}.get(model["frame_encoder"])
+        if method is not None:  # else the model itself names the unknown encoder
+            apply_frame_encoder(reference.model, method, model["image_size"], model["size"])
+    return reference
 
 
 def _unknown_keys(cfg, reference) -> list[str]:

@@ -333,7 +333,7 @@ class CSLRTask:
         return {"prune_mask": mask, "act_var": act_var}
 
     def _frame_gloss(self, batch, out):
-        num_t = batch["latent"].shape[1]
+        num_t = batch["frame_mask"].shape[1]
         from_spans = gloss_align.frames_from_spans(
             batch["gloss_spans"], batch["labels"], batch["label_lengths"], num_t
         )
@@ -372,8 +372,9 @@ class CSLRTask:
         cfg = self.cfg.loss
         targets, tmask, tokens_in = _targets(batch)
         out = model(
-            batch["latent"], batch["frame_mask"], aux["prune_mask"], tokens_in, deterministic=False
-        )
+            batch[self.features[0]], batch["frame_mask"], aux["prune_mask"], tokens_in,
+            deterministic=False,
+        )  # fmt: skip
         label_mask = jnp.arange(batch["labels"].shape[1])[None] < batch["label_lengths"][:, None]
         ctc_per = losses.ctc(
             out["ctc_logits"], out["enc_mask"], batch["labels"], label_mask, schema.BLANK_ID
@@ -404,8 +405,9 @@ class CSLRTask:
         from signx_jax.decoding.model import decode_cslr
 
         out = model(
-            batch["latent"], batch["frame_mask"], aux["prune_mask"], None, deterministic=True
-        )
+            batch[self.features[0]], batch["frame_mask"], aux["prune_mask"], None,
+            deterministic=True,
+        )  # fmt: skip
         d = self.cfg.decode
         knobs = {"length_penalty": d.length_penalty, "ctc_weight": d.ctc_weight, **knobs}
         tokens, _, _ = decode_cslr(
@@ -419,3 +421,15 @@ class CSLRTask:
 
     def summarize_eval(self, outputs, vocab, target_vocab=None, *, source, dataset="none"):
         return gloss_summary(outputs, vocab, source=source, dataset=dataset)
+
+
+class PixelCSLRTask(CSLRTask):
+    """Stage 3 on the RGB frames (paper Table 8, pixel space): the CSLR task with a
+    frame encoder in front (``signx_jax/models/pixel.py``), no latent cache."""
+
+    features = ("rgb",)
+
+    def build_model(self, rngs: nnx.Rngs) -> nnx.Module:
+        from signx_jax.models.pixel import PixelCSLR
+
+        return PixelCSLR(self.cfg.model, self.vocab_size, rngs=rngs)
