@@ -1,7 +1,7 @@
 """The paper's experiments (``python -m signx_jax.paper``): variants, stream zeroing,
 fine-tuning from the released model, statistics, and every experiment run end to end
 at tiny size on the tiny main-job run (``tests.runs.tiny_run``; a 20-step model
-decodes almost nothing, so the end-to-end test checks the commands and tables)."""
+decodes almost nothing, so the end-to-end test checks the commands, tables and costs)."""
 
 from __future__ import annotations
 
@@ -114,14 +114,16 @@ def test_every_experiment_runs_at_tiny_size(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     expected = {"figure4": ["vac_baseline"], "table9": ["none", "dwpose"],
-                "figure6": ["0.3"]}  # fmt: skip
+                "figure6": ["0.3"], "table8": ["latent", "pixel_cnn", "pixel_vit"]}  # fmt: skip
     for experiment, settings in expected.items():
         out = json.loads((root / f"{experiment}.json").read_text())
         assert list(out["summary"]) == settings, experiment
-        routes = {"figure6": {"pose"}}.get(experiment, {"pose", "video"})
         for setting in settings:
+            routes = {"figure6": {"pose"}}.get(experiment, {"pose", "video"})
+            if setting.startswith("pixel"):
+                routes = {"video"}  # RGB in: no pose route
             stats = out["summary"][setting]
-            assert set(stats) - {"wall_s"} == routes
+            assert set(stats) - {"wall_s", "train_s"} == routes
             for route in routes:
                 wer = stats[route]["test"]["wer"]
                 assert 0 <= wer["mean"] <= 500 and wer["per_seed"] == {"0": wer["mean"]}
@@ -129,6 +131,15 @@ def test_every_experiment_runs_at_tiny_size(tmp_path):
         assert f"## {experiment}" in proc.stdout
         table = (root / f"{experiment}.md").read_text()
         assert all(f"| {s} |" in table for s in settings)
+    # Table 8's costs: measured per method; the pixel models carry their frame encoder,
+    # the latent route Video2Pose and stage 1 besides the CSLR.
+    costs = json.loads((root / "table8.json").read_text())["costs"]
+    for method, cost in costs.items():
+        assert cost["fps"] > 0 and cost["cpu_s_per_clip"] > 0 and cost["gflop_per_clip"] > 0
+        assert cost["train_clips"] == 10 * 16  # --stage3_steps x the batch
+    assert set(costs["latent"]["params"]) == {"cslr", "video2pose", "stage-1 encoder"}
+    assert costs["latent"]["stages_1_2_s"] is None  # this base was not timed: "-" in the table
+    assert costs["pixel_cnn"]["params"]["cslr"] > costs["pixel_vit"]["params"]["cslr"] > 0
     # Table 9 zeroed the stream on the way to a cache of its own, from the trained stages.
     manifest = root / "base" / "latents_zero_dwpose" / "video"
     assert any("zero_stream" in p.read_text() for p in manifest.glob("*manifest*"))
