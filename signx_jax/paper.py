@@ -374,7 +374,7 @@ def _format_table8(summary: dict, costs: dict) -> str:
     lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
     for method, stats in summary.items():
         test, dev, c = stats["video"]["test"]["wer"], stats["video"]["dev"]["wer"], costs[method]
-        extra = c.get("stages_1_2_s")
+        extra = c.get("stages_1_2_s", 0.0)  # pixel space needs no earlier stage
         cells = [method, f"{test['mean']:.2f} ± {test['sd']:.2f}", f"{test['worst']:.2f}",
                  f"{dev['mean']:.2f}", f"{c['train_clips'] / stats['train_s']:.1f}",
                  f"{stats['train_s']:.0f}",
