@@ -3,6 +3,7 @@
   python -m signx_jax.paper figure4 --config configs/demo.py --workdir runs/paper
   python -m signx_jax.paper table9 --config configs/demo.py --workdir runs/paper
   python -m signx_jax.paper figure6 --config configs/demo.py --workdir runs/paper
+  python -m signx_jax.paper table8 --config configs/demo.py --workdir runs/paper --stage3_steps 800
   python -m signx_jax.paper all --config configs/demo.py --workdir runs/paper --seeds 0,1,2
 
 Every experiment starts from one main job of ``--config`` in ``<workdir>/base``
