@@ -404,8 +404,8 @@ def plot(experiment: str, summary: dict, out: str, costs: dict | None = None) ->
         routes = ["video"]
         fig, (ax, ax_fps) = plt.subplots(1, 2, figsize=(2 * width_in, 3.2))
         ax_fps.bar(settings, [costs[s]["fps"] for s in settings], color="tab:green")
-        ax_fps.set_yscale("log")
         ax_fps.set_ylabel("inference frames/s from RGB")
+        ax_fps.set_title("inference speed (CTC greedy)")
     else:
         fig, ax = plt.subplots(figsize=(width_in, 3.2))
     x = np.arange(len(settings))
