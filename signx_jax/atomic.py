@@ -37,6 +37,14 @@ def write_json(path: str | os.PathLike, obj: Any, **dump_kwargs) -> None:
     write_text(path, json.dumps(obj, **dump_kwargs) + "\n")
 
 
+def read_json(path: str | os.PathLike, default: Any = None) -> Any:
+    """The JSON at ``path``, or ``default`` when nothing was written there yet."""
+    if not os.path.exists(path):
+        return default
+    with open(path) as f:
+        return json.load(f)
+
+
 def _remove(path: str) -> None:
     if os.path.isdir(path) and not os.path.islink(path):
         shutil.rmtree(path)

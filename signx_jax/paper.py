@@ -43,7 +43,6 @@ share their compiles.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import os
 import time
@@ -82,8 +81,7 @@ DECODERS = ("dev-chosen", "joint", "attention", "ctc_beam", "ctc_greedy")  # pre
 def _scores(report_dir: str) -> dict:
     """{route: {split: {wer, bleu4}}} from a report's metrics.json, of the decoder
     chosen on dev (else the configured one, else CTC greedy)."""
-    with open(os.path.join(report_dir, "metrics.json")) as f:
-        rows = json.load(f)["metrics"]
+    rows = atomic.read_json(os.path.join(report_dir, "metrics.json"))["metrics"]
     out = {}
     for name in rows:
         route, split, _ = (part.strip() for part in name.split("/"))
@@ -104,9 +102,7 @@ def _run(cfg, workdir: str, steps, name: str, **kwargs) -> dict:
         train_s = time.perf_counter() - t0
         main.run(cfg, workdir, ("evaluate",), stage3_name=name, **kwargs)
         atomic.write_json(done, {"wall_s": time.perf_counter() - t0, "train_s": train_s})
-    with open(done) as f:
-        wall = json.load(f)
-    return {"scores": _scores(report_dir), **wall}
+    return {"scores": _scores(report_dir), **atomic.read_json(done)}
 
 
 def base_run(cfg, root: str) -> str:
@@ -223,18 +219,11 @@ def table8(cfg, root: str, seeds_: list[int], steps: int) -> tuple[dict, dict]:
                 costs[method]["train_clips"] = (
                     steps * s3.data.batch_size * max(int(s3.optim.grad_accum_steps), 1)
                 )
-    timings = _read_json(os.path.join(base, "timings.json"))
+    timings = atomic.read_json(os.path.join(base, "timings.json"))
     costs["latent"]["stages_1_2_s"] = (
         sum(timings[s] for s in ("stage1", "stage2", "latents")) if timings else None
     )
     return out, costs
-
-
-def _read_json(path: str):
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
 
 
 def inference_cost(cfg, base: str, name: str, latent: bool, reps: int = 3) -> dict:
@@ -255,7 +244,7 @@ def inference_cost(cfg, base: str, name: str, latent: bool, reps: int = 3) -> di
 
     path = os.path.join(base, f"report_{name}", "cost.json")
     if os.path.exists(path):
-        return _read_json(path)
+        return atomic.read_json(path)
     data_dir = os.path.join(base, "data")
     vocab, data = Vocabulary.load(os.path.join(data_dir, "vocab.json")), main.open_splits(data_dir)
     s3, _, _ = main.run_stage3(cfg, vocab, os.path.join(base, "latents"),

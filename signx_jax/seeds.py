@@ -20,7 +20,6 @@ mean, sample sd, min and max over seeds, and each seed's wall time. A target
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -102,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     root = os.path.abspath(args.workdir)
     walls_path = os.path.join(root, "walls.json")
     os.makedirs(root, exist_ok=True)
-    walls = {int(k): v for k, v in _read_json(walls_path, {}).items()}
+    walls = {int(k): v for k, v in atomic.read_json(walls_path, {}).items()}
     per_seed = {}
     for seed in seeds:
         workdir = os.path.join(root, f"seed{seed}")
@@ -113,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
             )
             walls[seed] = run_seed(args.config, workdir, seed, extra)
             atomic.write_json(walls_path, walls)
-        per_seed[seed] = _read_json(report, None)
+        per_seed[seed] = atomic.read_json(report)
     summary = summarize(per_seed)
     table = format_summary(summary, walls, seeds)
     atomic.write_json(os.path.join(root, "seeds.json"),
@@ -122,13 +121,6 @@ def main(argv: list[str] | None = None) -> None:
     with open(os.path.join(root, "seeds.md"), "w") as f:
         f.write(f"# {args.config} over seeds {seeds}\n\n{table}\n")
     print(table)
-
-
-def _read_json(path: str, default):
-    if not os.path.exists(path):
-        return default
-    with open(path) as f:
-        return json.load(f)
 
 
 if __name__ == "__main__":

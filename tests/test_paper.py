@@ -99,6 +99,7 @@ def test_fine_tuning_starts_from_the_released_model(tmp_path):
                if jnp.issubdtype(x.dtype, jnp.floating))  # fmt: skip
 
 
+@pytest.mark.slow  # ~8 min: every experiment's tiny runs
 def test_every_experiment_runs_at_tiny_size(tmp_path):
     run, root = tiny_run(), tmp_path / "paper"
     (root / "base").mkdir(parents=True)

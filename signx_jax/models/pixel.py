@@ -26,18 +26,10 @@ from flax import nnx
 
 from signx_jax.models import layers
 from signx_jax.models.cslr import CSLR
-from signx_jax.models.video2pose import patchify
+from signx_jax.models.video2pose import patchify, rgb_frames
 from signx_jax.sharding import constrain, param_axes
 
 FRAME_ENCODERS = ("resnet", "vit")
-
-
-def _frames(rgb: jax.Array, dtype) -> jax.Array:
-    """rgb [B, T, H, W, 3] uint8 (or float in 0..1) -> [B * T, H, W, 3] in -1..1."""
-    x = rgb.astype(jnp.float32)
-    if jnp.issubdtype(rgb.dtype, jnp.integer):
-        x = x / 255.0
-    return ((x - 0.5) / 0.5).reshape(-1, *rgb.shape[2:]).astype(dtype)
 
 
 def _conv(cin: int, cout: int, kernel: int, stride: int, cfg: Any, rngs: nnx.Rngs) -> nnx.Conv:
@@ -96,7 +88,7 @@ class ResNetFrames(nnx.Module):
 
     def __call__(self, rgb: jax.Array, *, deterministic: bool) -> jax.Array:
         del deterministic  # no dropout in the frame encoder
-        x = jax.nn.relu(self.stem_norm(self.stem(_frames(rgb, self.dtype))))
+        x = jax.nn.relu(self.stem_norm(self.stem(rgb_frames(rgb, self.dtype))))
         for block in self.blocks:
             x = block(x)
         v = self.out(x.mean(axis=(1, 2)))
@@ -118,7 +110,7 @@ class ViTFrames(nnx.Module):
         self.out = layers.dense(cfg.vit_width, cfg.latent_dim, ("mlp", "embed"), cfg, rngs)
 
     def __call__(self, rgb: jax.Array, *, deterministic: bool) -> jax.Array:
-        tokens = self.embed(patchify(_frames(rgb, self.dtype), self.patch))
+        tokens = self.embed(patchify(rgb_frames(rgb, self.dtype), self.patch))
         pos = layers.sincos_2d_positions(self.grid, self.grid, self.width)
         tokens = tokens + pos.astype(self.dtype)
         tokens = self.encoder(tokens, jnp.ones(tokens.shape[:2], bool), deterministic=deterministic)

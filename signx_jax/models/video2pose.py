@@ -22,6 +22,14 @@ from signx_jax.schema import POSE_DIM, STREAMS, stream_offsets
 from signx_jax.sharding import constrain, param_axes
 
 
+def rgb_frames(rgb: jax.Array, dtype) -> jax.Array:
+    """rgb [B, T, H, W, 3] uint8 (or float in 0..1) -> frames [B * T, H, W, 3] in -1..1."""
+    x = rgb.astype(jnp.float32)
+    if jnp.issubdtype(rgb.dtype, jnp.integer):
+        x = x / 255.0
+    return ((x - 0.5) / 0.5).reshape(-1, *rgb.shape[2:]).astype(dtype)
+
+
 def patchify(frames: jax.Array, patch: int) -> jax.Array:
     """frames [N, H, W, C] -> patches [N, (H/p)*(W/p), p*p*C]."""
     n, h, w, c = frames.shape
@@ -132,11 +140,7 @@ class Video2Pose(nnx.Module):
     def frame_features(self, rgb: jax.Array, *, deterministic: bool) -> jax.Array:
         """rgb [B, T, H, W, 3] (uint8 0..255 or float 0..1) -> v [B, T, width] (eq. 4)."""
         batch, time = rgb.shape[:2]
-        x = rgb.astype(jnp.float32)
-        if jnp.issubdtype(rgb.dtype, jnp.integer):
-            x = x / 255.0
-        x = (x - 0.5) / 0.5
-        frames = x.reshape(batch * time, *rgb.shape[2:]).astype(self.dtype)
+        frames = rgb_frames(rgb, self.dtype)
         for conv in self.stem:
             frames = jax.nn.gelu(conv(frames))
         tokens = self.patch_embed(patchify(frames, self.stem_patch))
