@@ -146,7 +146,7 @@ class Pose2GlossTask:
             valid = batch["valid"]  # padding rows get frames, so no NaN reaches the gradient
             frames = batch["frame_mask"] | ~valid[:, None].astype(bool)
             per = losses.ctc(logits, frames, batch["labels"], label_mask)
-            metrics["l_ctc"] = jnp.sum(per * valid) / jnp.maximum(jnp.sum(valid), 1)
+            metrics["l_ctc"] = losses.ctc_mean(per, label_mask, False, valid)
             loss = loss + cfg.ctc_weight * metrics["l_ctc"]
         return loss, (metrics, None)
 
@@ -290,6 +290,15 @@ class Video2PoseTask:
         }
 
 
+def activation_variance(compiled: jax.Array, frame_mask: jax.Array) -> jax.Array:
+    """Per-dim variance of the compiled latent over valid frames (pruning statistic)."""
+    z = jax.lax.stop_gradient(compiled).astype(jnp.float32)
+    mask = frame_mask[..., None]
+    n = jnp.maximum(jnp.sum(mask), 1)
+    mean = jnp.sum(z * mask, axis=(0, 1)) / n
+    return jnp.sum(jnp.square(z - mean) * mask, axis=(0, 1)) / n
+
+
 def _masked_sq(diff, mask):
     per_frame = jnp.mean(jnp.square(diff), axis=-1)
     return jnp.sum(per_frame * mask) / jnp.maximum(jnp.sum(mask), 1)
@@ -379,7 +388,7 @@ class CSLRTask:
         ctc_per = losses.ctc(
             out["ctc_logits"], out["enc_mask"], batch["labels"], label_mask, schema.BLANK_ID
         )
-        l_ctc = jnp.sum(ctc_per * batch["valid"]) / jnp.maximum(jnp.sum(batch["valid"]), 1)
+        l_ctc = losses.ctc_mean(ctc_per, label_mask, False, batch["valid"])
         loss = cfg.ctc_weight * l_ctc
         metrics = {"l_ctc": l_ctc}
         if out.get("dec_logits") is not None:
@@ -387,12 +396,8 @@ class CSLRTask:
             loss = loss + cfg.ce_weight * l_ce
             metrics["l_ce"] = l_ce
         loss = loss + self.regularizers(batch, out, metrics)
-        compiled = jax.lax.stop_gradient(out["compiled"]).astype(jnp.float32)
-        mask = batch["frame_mask"][..., None]
-        n = jnp.maximum(jnp.sum(mask), 1)
-        mean = jnp.sum(compiled * mask, axis=(0, 1)) / n
-        act_var = jnp.sum(jnp.square(compiled - mean) * mask, axis=(0, 1)) / n
         metrics["kept_dims"] = jnp.sum(aux["prune_mask"])
+        act_var = activation_variance(out["compiled"], batch["frame_mask"])
         return loss, (metrics, {"act_var": act_var})
 
     # Training-time dev evaluation decodes greedily (cheap); the final report

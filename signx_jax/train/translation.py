@@ -37,7 +37,7 @@ from signx_jax import schema
 from signx_jax.data.subword import BPEDropoutSource, SubwordVocabulary
 from signx_jax.models.sign2text import Sign2Text
 from signx_jax.train import losses
-from signx_jax.train.tasks import CSLRTask, gloss_summary
+from signx_jax.train.tasks import CSLRTask, activation_variance, gloss_summary
 
 log = logging.getLogger("signx.train")
 
@@ -79,14 +79,14 @@ class TranslationTask(CSLRTask):
             per = losses.ctc(
                 out["ctc_logits"], out["enc_mask"], batch["labels"], label_mask, schema.BLANK_ID
             )
-            l_ctc = jnp.sum(per * valid) / jnp.maximum(jnp.sum(valid), 1)
+            l_ctc = losses.ctc_mean(per, label_mask, False, valid)
             loss = loss + cfg.ctc_weight * l_ctc
             metrics["l_ctc"] = l_ctc
         loss = loss + self.regularizers(batch, out, metrics)
         metrics["kept_dims"] = jnp.sum(aux["prune_mask"])
         return loss, (
             metrics,
-            {"act_var": _activation_variance(out["compiled"], batch["frame_mask"])},
+            {"act_var": activation_variance(out["compiled"], batch["frame_mask"])},
         )
 
     def eval_fn(self, model, aux, batch):
@@ -115,15 +115,6 @@ class TranslationTask(CSLRTask):
             gloss = gloss_summary(outputs, vocab, source=source, dataset=dataset, key="gloss_hyp")
             result["gloss_wer"] = gloss["wer"]
         return result
-
-
-def _activation_variance(compiled: jax.Array, frame_mask: jax.Array) -> jax.Array:
-    """Per-dim variance of the compiled latent over valid frames (pruning statistic)."""
-    z = jax.lax.stop_gradient(compiled).astype(jnp.float32)
-    mask = frame_mask[..., None]
-    n = jnp.maximum(jnp.sum(mask), 1)
-    mean = jnp.sum(z * mask, axis=(0, 1)) / n
-    return jnp.sum(jnp.square(z - mean) * mask, axis=(0, 1)) / n
 
 
 def decode_translations(outputs: list[dict], source, target_vocab) -> tuple[list[str], list[str]]:
