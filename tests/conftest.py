@@ -19,10 +19,3 @@ os.environ.setdefault(
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "2")
 # fit's FLOP count lowers each step once more: skipped but in tests/train/test_mfu.py.
 os.environ.setdefault("SIGNX_COUNT_FLOPS", "0")
-
-
-def pytest_collection_modifyitems(items):
-    """Files with a ``slow`` test first: ``--dist loadfile`` hands out files in this
-    order, so the longest start at once instead of one running alone at the end."""
-    slow = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow)  # stable: file order kept
