@@ -243,8 +243,8 @@ def inference_cost(cfg, base: str, name: str, latent: bool, reps: int = 3) -> di
     from signx_jax.train.mfu import timed
 
     path = os.path.join(base, f"report_{name}", "cost.json")
-    if os.path.exists(path):
-        return atomic.read_json(path)
+    if (cached := atomic.read_json(path)) is not None:
+        return cached
     data_dir = os.path.join(base, "data")
     vocab, data = Vocabulary.load(os.path.join(data_dir, "vocab.json")), main.open_splits(data_dir)
     s3, _, _ = main.run_stage3(cfg, vocab, os.path.join(base, "latents"),

@@ -146,7 +146,9 @@ class Pose2GlossTask:
             valid = batch["valid"]  # padding rows get frames, so no NaN reaches the gradient
             frames = batch["frame_mask"] | ~valid[:, None].astype(bool)
             per = losses.ctc(logits, frames, batch["labels"], label_mask)
-            metrics["l_ctc"] = losses.ctc_mean(per, label_mask, False, valid)
+            metrics["l_ctc"] = losses.ctc_mean(
+                per, label_mask, normalize_by_length=False, valid=valid
+            )
             loss = loss + cfg.ctc_weight * metrics["l_ctc"]
         return loss, (metrics, None)
 
@@ -388,7 +390,9 @@ class CSLRTask:
         ctc_per = losses.ctc(
             out["ctc_logits"], out["enc_mask"], batch["labels"], label_mask, schema.BLANK_ID
         )
-        l_ctc = losses.ctc_mean(ctc_per, label_mask, False, batch["valid"])
+        l_ctc = losses.ctc_mean(
+            ctc_per, label_mask, normalize_by_length=False, valid=batch["valid"]
+        )
         loss = cfg.ctc_weight * l_ctc
         metrics = {"l_ctc": l_ctc}
         if out.get("dec_logits") is not None:

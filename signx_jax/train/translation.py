@@ -79,7 +79,7 @@ class TranslationTask(CSLRTask):
             per = losses.ctc(
                 out["ctc_logits"], out["enc_mask"], batch["labels"], label_mask, schema.BLANK_ID
             )
-            l_ctc = losses.ctc_mean(per, label_mask, False, valid)
+            l_ctc = losses.ctc_mean(per, label_mask, normalize_by_length=False, valid=valid)
             loss = loss + cfg.ctc_weight * l_ctc
             metrics["l_ctc"] = l_ctc
         loss = loss + self.regularizers(batch, out, metrics)
