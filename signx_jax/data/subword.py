@@ -4,7 +4,7 @@ The translation decoder predicts spoken-language subwords, not glosses. As in
 sltunet (the public code SignX's stage-3 transformer follows) the units are
 BPE pieces, with BPE-dropout 0.2 on the training targets.
 
-``SubwordVocabulary`` has the interface of ``signx_jax.data.vocab.Vocabulary``
+``SubwordVocabulary`` is a ``signx_jax.data.vocab.Vocabulary``
 (``encode``, ``decode``, ``__len__``, ``counts``, ``save``, ``load``), so it is
 the pipeline's ``target_vocab``. Ids 0..4 are ``schema.SPECIAL_TOKENS`` (PAD,
 BOS, EOS, UNK, BLANK), then the pieces.
@@ -33,18 +33,17 @@ from __future__ import annotations
 import base64
 import heapq
 import io
-import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from signx_jax import schema
+from signx_jax import atomic, schema
+from signx_jax.data.vocab import Vocabulary
 
 PRESEGMENTED = "\x1eids:"  # marks a ``translation`` that already holds target ids
 _WORD_START = "\u2581"  # sentencepiece's whitespace symbol
-_SKIP_ON_DECODE = frozenset({schema.PAD_ID, schema.BOS_ID, schema.BLANK_ID})
 _FORMAT = "signx-subword-v1"
 
 
@@ -56,7 +55,7 @@ def _spm():
     return sentencepiece
 
 
-class SubwordVocabulary:
+class SubwordVocabulary(Vocabulary):
     """BPE (sentencepiece) or character vocabulary with the special tokens first.
 
     Build with ``SubwordVocabulary.train(sentences, vocab_size)`` or
@@ -64,13 +63,7 @@ class SubwordVocabulary:
     """
 
     def __init__(self, pieces: list[str], counts: list[int], model_proto: bytes | None):
-        self._tokens = list(schema.SPECIAL_TOKENS) + list(pieces)
-        self._counts = [int(c) for c in counts]
-        if len(self._counts) != len(self._tokens):
-            raise ValueError(f"{len(self._counts)} counts for {len(self._tokens)} tokens")
-        self._ids = {tok: i for i, tok in enumerate(self._tokens)}
-        if len(self._ids) != len(self._tokens):
-            raise ValueError("SubwordVocabulary: duplicate pieces")
+        super().__init__(list(schema.SPECIAL_TOKENS) + list(pieces), counts)
         self._proto = model_proto
         self._sp = None
         # Merge priority of every multi-character piece (sentencepiece BPE
@@ -148,25 +141,8 @@ class SubwordVocabulary:
     def character_level(self) -> bool:
         return self._sp is None
 
-    @property
-    def tokens(self) -> list[str]:
-        return list(self._tokens)
-
-    @property
-    def counts(self) -> list[int]:
-        """Frequency of every id in the deterministic encoding of the training text."""
-        return list(self._counts)
-
-    def __len__(self) -> int:
-        return len(self._tokens)
-
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, SubwordVocabulary)
-            and self._tokens == other._tokens
-            and self._counts == other._counts
-            and self._proto == other._proto
-        )
+        return super().__eq__(other) and self._proto == other._proto
 
     def __repr__(self) -> str:
         kind = "characters" if self.character_level else "bpe"
@@ -190,16 +166,8 @@ class SubwordVocabulary:
 
     def decode(self, ids: Sequence[int]) -> str:
         """Ids -> text; stops at EOS and skips PAD, BOS and BLANK."""
-        out = []
-        for idx in ids:
-            idx = int(idx)
-            if idx == schema.EOS_ID:
-                break
-            if idx in _SKIP_ON_DECODE:
-                continue
-            if not 0 <= idx < len(self._tokens):
-                raise ValueError(f"id {idx} is outside the vocabulary (size {len(self)})")
-            out.append(self._tokens[idx] if idx != schema.UNK_ID else f"{_WORD_START}{schema.UNK}")
+        unk = f"{_WORD_START}{schema.UNK}"
+        out = [unk if t == schema.UNK else t for t in self.decoded_tokens(ids)]
         if self.character_level:
             return "".join(p.lstrip(_WORD_START) for p in out)
         return " ".join("".join(out).replace(_WORD_START, " ").split())
@@ -247,24 +215,13 @@ class SubwordVocabulary:
     def save(self, path: str) -> None:
         proto = None if self._proto is None else base64.b64encode(self._proto).decode("ascii")
         data = {"format": _FORMAT, "tokens": self._tokens, "counts": self._counts, "model": proto}
-        with open(path, "w") as f:
-            json.dump(data, f, ensure_ascii=False)
-            f.write("\n")
+        atomic.write_json(path, data, ensure_ascii=False)
 
     @classmethod
     def load(cls, path: str) -> SubwordVocabulary:
-        with open(path) as f:
-            try:
-                data = json.load(f)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}: not a subword vocabulary JSON file ({e})") from e
-        if not isinstance(data, dict) or data.get("format") != _FORMAT:
-            raise ValueError(f"{path}: expected a JSON object with format {_FORMAT!r}")
-        n_special = len(schema.SPECIAL_TOKENS)
-        if tuple(data["tokens"][:n_special]) != schema.SPECIAL_TOKENS:
-            raise ValueError(f"{path}: vocabulary must start with {schema.SPECIAL_TOKENS}")
+        data = cls.read(path, _FORMAT)
         proto = None if data["model"] is None else base64.b64decode(data["model"])
-        vocab = cls(data["tokens"][n_special:], data["counts"], proto)
+        vocab = cls(data["tokens"][len(schema.SPECIAL_TOKENS) :], data["counts"], proto)
         if vocab.tokens != data["tokens"]:
             raise ValueError(f"{path}: tokens do not match the stored sentencepiece model")
         return vocab

@@ -75,7 +75,7 @@ class Vocabulary:
 
     def __eq__(self, other: object) -> bool:
         return (
-            isinstance(other, Vocabulary)
+            type(other) is type(self)
             and self._tokens == other._tokens
             and self._counts == other._counts
         )
@@ -93,8 +93,8 @@ class Vocabulary:
         """Whitespace tokens -> ids (unknown -> UNK_ID); no BOS/EOS added."""
         return [self._ids.get(tok, schema.UNK_ID) for tok in sentence.split()]
 
-    def decode(self, ids: Sequence[int]) -> str:
-        """Ids -> text; stops at EOS and skips PAD, BOS and BLANK."""
+    def decoded_tokens(self, ids: Sequence[int]) -> list[str]:
+        """Ids -> tokens; stops at EOS and skips PAD, BOS and BLANK."""
         out = []
         for idx in ids:
             idx = int(idx)
@@ -105,26 +105,37 @@ class Vocabulary:
             if not 0 <= idx < len(self._tokens):
                 raise ValueError(f"id {idx} is outside the vocabulary (size {len(self)})")
             out.append(self._tokens[idx])
-        return " ".join(out)
+        return out
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """Ids -> text; stops at EOS and skips PAD, BOS and BLANK."""
+        return " ".join(self.decoded_tokens(ids))
 
     def save(self, path: str) -> None:
         """Write ``path`` atomically: a reader finds the whole vocabulary or none."""
         atomic.write_json(path, {"tokens": self._tokens, "counts": self._counts},
                           ensure_ascii=False)  # fmt: skip
 
-    @classmethod
-    def load(cls, path: str) -> Vocabulary:
+    @staticmethod
+    def read(path: str, fmt: str | None = None) -> dict:
+        """The JSON object of a saved vocabulary (``format`` = ``fmt``), whose tokens
+        start with the special tokens; a ValueError naming ``path`` otherwise."""
         with open(path) as f:
             try:
                 data = json.load(f)
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}: not a vocabulary JSON file ({e})") from e
-        if not isinstance(data, dict) or "tokens" not in data:
-            raise ValueError(f"{path}: expected a JSON object with 'tokens' and 'counts'")
-        tokens = data["tokens"]
-        if tuple(tokens[: len(schema.SPECIAL_TOKENS)]) != schema.SPECIAL_TOKENS:
+        if not isinstance(data, dict) or "tokens" not in data or data.get("format") != fmt:
+            want = "'tokens'" + (f" and format {fmt!r}" if fmt else "")
+            raise ValueError(f"{path}: expected a JSON object with {want}")
+        if tuple(data["tokens"][: len(schema.SPECIAL_TOKENS)]) != schema.SPECIAL_TOKENS:
             raise ValueError(f"{path}: vocabulary must start with {schema.SPECIAL_TOKENS}")
-        return cls(tokens, data.get("counts"))
+        return data
+
+    @classmethod
+    def load(cls, path: str) -> Vocabulary:
+        data = cls.read(path)
+        return cls(data["tokens"], data.get("counts"))
 
 
 def ids_to_text(ids: Sequence[int] | np.ndarray, vocab) -> str:
