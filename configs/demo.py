@@ -55,6 +55,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # errors, so the video route's latents land nearer the pose route's (README "What
     # the main job reaches").
     s1.loss.pose_noise = 0.3
+    # Frame-level CTC on z through the contrastive space (not in the paper): the
+    # latent keeps per-frame sign identity on real gloss text (README "Real gloss text").
+    s1.loss.ctc_weight = 1.0
     s1.seed = c.get_ref("seed")
     c.stage1 = s1
 
