@@ -11,6 +11,10 @@ Each rung is ``python -m signx_jax.seeds`` (the main job once per training seed,
   ``data_pipelines/synthetic/text``, cut to its 60 / 200 most frequent train glosses
   (``corpus.top_glosses``), the first 600 / 200 / 200 sentences of train / dev / held-out
   test, with the annotation's own sentence repetition;
+* ``phoenix60_unseen``: phoenix60 built the same way from text and a world it never
+  showed: the next 600 / 200 / 200 sentences (``corpus.text_window=1``), and another
+  corpus seed (other signers, other sign forms, another held-out test). Nothing was
+  tuned on it: it checks that phoenix60's figures are not those of one corpus;
 * ``phoenix_full``: every train sentence and all 1,085 glosses, poses only (no RGB: the
   video route would need ~15 GB of frames); many hours on 2 CPU cores.
 
@@ -40,6 +44,8 @@ def _labels(n: int) -> list[str]:
 RUNGS = {
     "builtin": [],
     "phoenix60": [*PHOENIX, "--config.corpus.top_glosses=60", *_labels(16)],
+    "phoenix60_unseen": [*PHOENIX, "--config.corpus.top_glosses=60", *_labels(16),
+                         "--config.corpus.text_window=1", "--config.corpus.seed=1"],  # fmt: skip
     "phoenix200": [*PHOENIX, "--config.corpus.top_glosses=200", *_labels(24)],
     "phoenix_full": [
         *PHOENIX,

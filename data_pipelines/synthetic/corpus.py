@@ -75,14 +75,24 @@ def split_size(cfg: ml_collections.ConfigDict, split: str, world: dict | None = 
         if requested < 0:
             raise ValueError(f"config num_{split}: the built-in grammar needs a count >= 0")
         return requested
-    rows = (world or build_world(cfg))["stm"].get(split, [])
+    rows = _rows(cfg, world or build_world(cfg), split)
     return len(rows) if requested < 0 else min(requested, len(rows))
+
+
+def _rows(cfg: ml_collections.ConfigDict, world: dict, split: str) -> list[dict]:
+    """The STM sentences a split's clips take in order: its ``text_window``-th run of
+    ``num_<split>`` sentences (window 0: the first)."""
+    window, requested = int(cfg.get("text_window", 0)), int(cfg[f"num_{split}"])
+    if window < 0 or (window and requested < 0):
+        raise ValueError(f"config text_window={window}: expected 0, or >= 1 with num_{split} "
+                         f">= 0 (got num_{split}={requested})")  # fmt: skip
+    return world["stm"].get(split, [])[window * max(requested, 0):]
 
 
 def clip_text(cfg, world: dict, split: str, index: int) -> tuple[str, list[str], str]:
     """(clip id, glosses, translation) of clip ``index``."""
     if world["stm"] is not None:
-        row = world["stm"][split][index]
+        row = _rows(cfg, world, split)[index]
         return row["id"], list(row["glosses"]), translate.translate_generic(row["glosses"])
     rng = _split_key(cfg, split, index, 0)
     glosses = grammar.sample_sentence(rng, cfg.min_sentence_glosses, cfg.max_sentence_glosses)

@@ -37,6 +37,14 @@ def test_glosses_spec_with_explicit_files(tmp_path):
     assert [corpus.split_size(cfg, s, world) for s in corpus.SPLITS] == [2, 1, 1]
     clip_id, glosses, text = corpus.clip_text(cfg, world, "train", 1)
     assert (clip_id, glosses) == ("c2", ["B", "D"]) and text
+    # Another window of the annotation: unseen text, the same vocabulary.
+    cfg.text_window, cfg.num_train, cfg.num_dev, cfg.num_test = 1, 1, 1, 0
+    assert [corpus.split_size(cfg, s, world) for s in corpus.SPLITS] == [1, 0, 0]
+    assert corpus.clip_text(cfg, world, "train", 0)[:2] == ("c2", ["B", "D"])
+    assert corpus.vocabulary_sentences(cfg, world) == ["A B C", "B D"]
+    cfg.num_train = -1
+    with pytest.raises(ValueError, match="text_window=1"):
+        corpus.split_size(cfg, "train", world)
     with pytest.raises(ValueError, match="split=path"):
         grammar.stm_splits("bogus", "", 0.1, 0)
 
