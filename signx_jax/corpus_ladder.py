@@ -44,8 +44,13 @@ def _labels(n: int) -> list[str]:
 RUNGS = {
     "builtin": [],
     "phoenix60": [*PHOENIX, "--config.corpus.top_glosses=60", *_labels(16)],
-    "phoenix60_unseen": [*PHOENIX, "--config.corpus.top_glosses=60", *_labels(16),
-                         "--config.corpus.text_window=1", "--config.corpus.seed=1"],  # fmt: skip
+    "phoenix60_unseen": [
+        *PHOENIX,
+        "--config.corpus.top_glosses=60",
+        *_labels(16),
+        "--config.corpus.text_window=1",
+        "--config.corpus.seed=1",
+    ],
     "phoenix200": [*PHOENIX, "--config.corpus.top_glosses=200", *_labels(24)],
     "phoenix_full": [
         *PHOENIX,

@@ -86,7 +86,8 @@ def _rows(cfg: ml_collections.ConfigDict, world: dict, split: str) -> list[dict]
     if window < 0 or (window and requested < 0):
         raise ValueError(f"config text_window={window}: expected 0, or >= 1 with num_{split} "
                          f">= 0 (got num_{split}={requested})")  # fmt: skip
-    return world["stm"].get(split, [])[window * max(requested, 0):]
+    first = window * max(requested, 0)
+    return world["stm"].get(split, [])[first:]
 
 
 def clip_text(cfg, world: dict, split: str, index: int) -> tuple[str, list[str], str]:
