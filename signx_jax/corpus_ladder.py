@@ -16,7 +16,8 @@ Each rung is ``python -m signx_jax.seeds`` (the main job once per training seed,
   corpus seed (other signers, other sign forms, another held-out test). Nothing was
   tuned on it: it checks that phoenix60's figures are not those of one corpus;
 * ``phoenix_full``: every train sentence and all 1,085 glosses, poses only (no RGB: the
-  video route would need ~15 GB of frames); many hours on 2 CPU cores.
+  video route would need ~15 GB of frames), with the main job's update counts; its time
+  on 2 CPU cores is not measured yet (README "Real gloss text").
 
 Prints one table, per rung: the corpus (train clips, vocabulary, distinct train
 sentences), test WER of each route with CTC greedy and with the decoder chosen on dev
