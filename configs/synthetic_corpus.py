@@ -42,11 +42,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # left out of each sentence; 0 = every gloss). Sentences keep their repetition.
     c.top_glosses = 0
     c.min_sentence_glosses = 2  # built-in grammar; with top_glosses, shorter sentences go
+    c.max_sentence_glosses = 6  # built-in grammar only
     # STM text side: split s takes the text_window-th run of num_s sentences (after
     # top_glosses; 0 = the first), so window 1 is a corpus of text the default never
     # shows (the corpus ladder's "unseen" rung).
     c.text_window = 0
-    c.max_sentence_glosses = 6  # built-in grammar only
     # Clips per split; -1 = one clip per STM sentence (built-in grammar: required > 0).
     c.num_train = 600
     # 200 sentences each (about 660 glosses): the sd of a test WER near 30 % is then

@@ -42,16 +42,12 @@ def _labels(n: int) -> list[str]:
     return [f"--config.stage{k}.data.max_label_len={n}" for k in (1, 2, 3)]
 
 
+PHOENIX60 = [*PHOENIX, "--config.corpus.top_glosses=60", *_labels(16)]
+
 RUNGS = {
     "builtin": [],
-    "phoenix60": [*PHOENIX, "--config.corpus.top_glosses=60", *_labels(16)],
-    "phoenix60_unseen": [
-        *PHOENIX,
-        "--config.corpus.top_glosses=60",
-        *_labels(16),
-        "--config.corpus.text_window=1",
-        "--config.corpus.seed=1",
-    ],
+    "phoenix60": PHOENIX60,
+    "phoenix60_unseen": [*PHOENIX60, "--config.corpus.text_window=1", "--config.corpus.seed=1"],
     "phoenix200": [*PHOENIX, "--config.corpus.top_glosses=200", *_labels(24)],
     "phoenix_full": [
         *PHOENIX,
