@@ -1,6 +1,6 @@
 """The corpus ladder: the main job on text sides of growing difficulty, over seeds.
 
-  python -m signx_jax.corpus_ladder --workdir runs/ladder                  # every rung, seeds 0,1,2
+  python -m signx_jax.corpus_ladder --workdir runs/ladder      # 3 default rungs x seeds 0,1,2
   python -m signx_jax.corpus_ladder --workdir runs/ladder --rungs phoenix60 --seeds 0
 
 Each rung is ``python -m signx_jax.seeds`` (the main job once per training seed,
@@ -15,9 +15,10 @@ Each rung is ``python -m signx_jax.seeds`` (the main job once per training seed,
   showed: the next 600 / 200 / 200 sentences (``corpus.text_window=1``), and another
   corpus seed (other signers, other sign forms, another held-out test). Nothing was
   tuned on it: it checks that phoenix60's figures are not those of one corpus;
-* ``phoenix_full``: every train sentence and all 1,085 glosses, poses only (no RGB: the
-  video route would need ~15 GB of frames), with the main job's update counts; its time
-  on 2 CPU cores is not measured yet (README "Real gloss text").
+* ``phoenix_full``: every sentence and all 1,085 glosses of the train annotation, poses
+  only (no RGB: the video route would need ~15 GB of frames), with the main job's update
+  counts and buckets that follow its longer clips; about 40 minutes per seed on 2 CPU
+  cores (README "Real gloss text").
 
 Prints one table, per rung: the corpus (train clips, vocabulary, distinct train
 sentences), test WER of each route with CTC greedy and with the decoder chosen on dev
