@@ -17,8 +17,8 @@ Each rung is ``python -m signx_jax.seeds`` (the main job once per training seed,
   tuned on it: it checks that phoenix60's figures are not those of one corpus;
 * ``phoenix_full``: every sentence and all 1,085 glosses of the train annotation, poses
   only (no RGB: the video route would need ~15 GB of frames), with the main job's update
-  counts and buckets that follow its longer clips; about 40 minutes per seed on 2 CPU
-  cores (README "Real gloss text").
+  counts and buckets that follow its longer clips; about 35 minutes per seed on 2 CPU
+  cores, and 3 to write the corpus the seeds share (README "Real gloss text").
 
 Prints one table, per rung: the corpus (train clips, vocabulary, distinct train
 sentences), test WER of each route with CTC greedy and with the decoder chosen on dev
