@@ -37,10 +37,15 @@ from signx_jax import atomic, seeds
 PHOENIX = ["--config.corpus.glosses=phoenix2014t"]
 
 
+def _stages(setting: str, value, stages=(1, 2, 3)) -> list[str]:
+    """One override per stage: ``--config.stage<k>.<setting>=<value>``."""
+    return [f"--config.stage{k}.{setting}={value}" for k in stages]
+
+
 def _labels(n: int) -> list[str]:
     """Every stage's ``data.max_label_len`` = the rung's longest sentence (the demo's 8
     fits the built-in grammar's 2-6 glosses; longer labels would be cut in training)."""
-    return [f"--config.stage{k}.data.max_label_len={n}" for k in (1, 2, 3)]
+    return _stages("data.max_label_len", n)
 
 
 PHOENIX60 = [*PHOENIX, "--config.corpus.top_glosses=60", *_labels(16)]
@@ -60,7 +65,7 @@ RUNGS = {
         *_labels(32),
         # its clips run to 553 frames: buckets that follow them (padding 1.24x the
         # frames instead of 2.0x with the demo's 64 / 128 / 160 and one extra bucket)
-        *[f"--config.stage{k}.data.buckets=(96,160,224,320,576)" for k in (1, 3)],
+        *_stages("data.buckets", "(96,160,224,320,576)", stages=(1, 3)),
     ],  # fmt: skip
 }
 
