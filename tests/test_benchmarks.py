@@ -32,3 +32,21 @@ def test_torch_step_times_reads_the_reference_json(tmp_path):
     fake.chmod(0o755)
     walls, cpus = train_step.torch_step_times(str(fake), train_step.BENCHES["cslr_vac"], 2)
     assert walls == [0.5, 0.7] and cpus == [1.0, 1.2]
+
+
+def test_main_job_rows_time_the_main_jobs_stage_configs():
+    """The ``main_*`` rows build configs/demo.py's stage configs, at its batch sizes."""
+    from configs import demo
+
+    c = demo.get_config()
+    for key, stage in (("main_pose2gloss", "stage1"), ("main_video2pose", "stage2"),
+                       ("main_cslr", "stage3")):  # fmt: skip
+        b = train_step.BENCHES[key]
+        cfg = train_step.bench_config(b)
+        assert cfg.model.to_dict() == c[stage].model.to_dict(), key
+        assert cfg.loss.to_dict() == c[stage].loss.to_dict(), key
+        assert b.batch == cfg.data.batch_size == c[stage].data.batch_size, key
+        assert cfg.data.max_label_len == c[stage].data.max_label_len and cfg.data.buckets == (
+            b.frames,
+        )
+    assert train_step.BENCHES["main_video2pose"].frames == c.stage2.data.train_window

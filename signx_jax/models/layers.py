@@ -12,6 +12,7 @@ on every residual branch.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -19,9 +20,47 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from signx_jax.schema import stream_offsets
 from signx_jax.sharding import constrain, param_axes
 
 Axes = tuple[str | None, ...]
+
+# Draws of at least this many 32-bit words unroll (the small ones, dropout masks of a
+# CPU-sized model, stay loops: unrolled, they cost stage 3 6 s more compile per shape).
+UNROLLED_THREEFRY_WORDS = 1 << 14
+
+
+def _unrolled_threefry_on_cpu() -> None:
+    """Lower JAX's threefry PRNG on CPU with its rounds unrolled, as on TPU and GPU.
+
+    JAX lowers it on CPU as a loop of five round groups (smaller programs), which
+    XLA:CPU runs as separate passes over every random word: 38 ms for the
+    [16, 128, 1959] normal noise of stage 1's train step against 12 ms unrolled, a
+    fifth of that step (README "Benchmarks and scaling"). Same algorithm, same
+    bits (tests/models/test_layers.py). Left as JAX has it where its private
+    lowering function is gone (a jax other than the pinned one).
+    """
+    try:
+        from jax._src.random import threefry2x32 as threefry
+        from jax.interpreters import mlir
+    except ImportError:
+        return
+    lowering = getattr(threefry, "_threefry2x32_lowering", None)
+    if lowering is None:
+        return
+    unrolled, rolled = (
+        mlir.lower_fun(functools.partial(lowering, use_rolled_loops=r), multiple_results=True)
+        for r in (False, True)
+    )
+
+    def rule(ctx, *args):
+        big = np.prod(ctx.avals_out[0].shape) >= UNROLLED_THREEFRY_WORDS
+        return (unrolled if big else rolled)(ctx, *args)
+
+    mlir.register_lowering(threefry.threefry2x32_p, rule, platform="cpu")
+
+
+_unrolled_threefry_on_cpu()
 
 REMAT_POLICIES = {
     "none": None,
@@ -33,6 +72,30 @@ REMAT_POLICIES = {
 
 def compute_dtype(cfg: Any) -> jnp.dtype:
     return jnp.dtype(cfg.dtype)
+
+
+@jax.custom_vjp
+def split_streams(poses: jax.Array) -> tuple[jax.Array, ...]:
+    """poses [..., 1959] -> one [..., dim] array per stream of ``schema.STREAMS``.
+
+    The same values as slicing, with one concatenation for a gradient. Slicing's
+    gradient is a zero pad to full width per piece, and the pads are summed: with
+    the poses sliced twice (stage 1's stream encoders, the per-stream MSE), XLA:CPU
+    summed ten full-width pads inside every stream's backward fusion, a fifth of
+    Video2Pose's train step.
+    """
+    return tuple(poses[..., start:end] for start, end in stream_offsets().values())
+
+
+def _split_streams_fwd(poses):
+    return split_streams(poses), None
+
+
+def _split_streams_bwd(_, cotangents):
+    return (jnp.concatenate(cotangents, axis=-1),)
+
+
+split_streams.defvjp(_split_streams_fwd, _split_streams_bwd)
 
 
 def dense(

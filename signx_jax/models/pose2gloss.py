@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from signx_jax.models import layers
-from signx_jax.schema import STREAM_NAMES, STREAMS, stream_offsets
+from signx_jax.schema import STREAM_NAMES, STREAMS
 from signx_jax.sharding import constrain, param_axes
 
 
@@ -49,7 +49,6 @@ class StreamFusion(nnx.Module):
         d_h, n = cfg.stream_hidden, len(STREAMS)
         self.dtype = layers.compute_dtype(cfg)
         self.enabled = tuple(name in cfg.streams for name in STREAM_NAMES)
-        self.offsets = tuple(stream_offsets()[name] for name in STREAM_NAMES)
         self.encoders = nnx.Dict(
             {
                 name: StreamEncoder(dim, cfg, rngs=rngs)
@@ -75,9 +74,9 @@ class StreamFusion(nnx.Module):
         batch, time = poses.shape[:2]
         present = presence & jnp.asarray(self.enabled)
         tokens = []
-        for name, (start, end) in zip(STREAM_NAMES, self.offsets, strict=True):
+        for name, x in zip(STREAM_NAMES, layers.split_streams(poses), strict=True):
             if name in self.encoders:
-                x = poses[..., start:end].astype(self.dtype)
+                x = x.astype(self.dtype)
                 tokens.append(self.encoders[name](x, deterministic=deterministic))
             else:
                 tokens.append(jnp.zeros((batch, time, self.stream_embedding.shape[1]), self.dtype))

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import optax
 
 from signx_jax import schema
+from signx_jax.models.layers import split_streams
 
 Array = jax.Array
 
@@ -203,8 +204,10 @@ def masked_mse_per_stream(
     """
     err = jnp.square(pred.astype(jnp.float32) - target.astype(jnp.float32))
     per_stream = {}
-    for i, (name, (start, end)) in enumerate(schema.stream_offsets().items()):
-        frame_err = jnp.mean(err[..., start:end], axis=-1)  # [B, T]
+    for i, (name, stream_err) in enumerate(
+        zip(schema.STREAM_NAMES, split_streams(err), strict=True)
+    ):
+        frame_err = jnp.mean(stream_err, axis=-1)  # [B, T]
         present = presence[..., i].astype(bool) & frame_mask.astype(bool)
         per_stream[name] = _masked_mean(frame_err, present)
     total = sum(per_stream.values())
