@@ -35,6 +35,7 @@ from absl import app, flags
 
 from configs import demo
 from configs.common import train_config
+from data_pipelines.synthetic import grammar
 from signx_jax import schema
 from signx_jax.aot import make_task
 from signx_jax.benchmarks import vac_jax
@@ -43,6 +44,8 @@ from signx_jax.train.loop import Trainer
 from signx_jax.train.mfu import matmul_peak, timed
 
 NUM_SPECIAL = len(schema.SPECIAL_TOKENS)
+# The main job's vocabulary: the built-in grammar's glosses and the special tokens.
+DEMO_VOCAB = len(grammar.builtin_vocabulary()) + NUM_SPECIAL
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,9 +69,9 @@ BENCHES = {
     "cslr": Bench("cslr signx", "cslr", "small", 8, 128, target_mfu=0.25),
     # The main job's steps (configs/demo.py, its batch and a 128-frame bucket;
     # Video2Pose trains on 32-frame windows), README "Benchmarks and scaling".
-    "main_pose2gloss": Bench("main job stage 1", "pose2gloss", "demo", 16, 128, 61),
-    "main_video2pose": Bench("main job stage 2", "video2pose", "demo", 8, 32, 61),
-    "main_cslr": Bench("main job stage 3", "cslr", "demo", 16, 128, 61),
+    "main_pose2gloss": Bench("main job stage 1", "pose2gloss", "demo", 16, 128, DEMO_VOCAB),
+    "main_video2pose": Bench("main job stage 2", "video2pose", "demo", 8, 32, DEMO_VOCAB),
+    "main_cslr": Bench("main job stage 3", "cslr", "demo", 16, 128, DEMO_VOCAB),
     "cslr_vac": Bench(
         "cslr vac_baseline",
         "cslr",
@@ -85,8 +88,8 @@ BENCHES = {
 
 def bench_config(b: Bench) -> ml_collections.ConfigDict:
     if b.size == "demo":
-        stage = {"pose2gloss": "stage1", "video2pose": "stage2", "cslr": "stage3"}[b.stage]
-        cfg = demo.get_config()[stage]
+        c = demo.get_config()
+        cfg = next(c[k] for k in ("stage1", "stage2", "stage3") if c[k].stage == b.stage)
     else:
         cfg = train_config(b.stage, b.size, variant=b.variant)
     for key, value in b.model:
