@@ -83,8 +83,10 @@ case "$cmd" in
     setup_libtpu
     setup_browser
     # Two workers for the two cores; each test file owns its devices and temp dirs.
-    # The 15 slowest tests are listed at the end (where the 30-minute CI budget goes).
-    exec "$VENV/bin/python" -m pytest -q -n "${SIGNX_TEST_WORKERS:-2}" --dist loadfile --durations=15 tests "$@"
+    # The 15 slowest tests are listed at the end (where the 30-minute CI budget goes);
+    # files start in the order tests/conftest.py gives them, the slowest first.
+    exec "$VENV/bin/python" -m pytest -q -n "${SIGNX_TEST_WORKERS:-2}" --dist loadfile \
+      --no-loadscope-reorder --durations=15 tests "$@"
     ;;
   *)
     echo "usage: bash launch/local.sh {main|test} [args...]" >&2

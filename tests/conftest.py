@@ -28,6 +28,25 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "2")
 # fit's FLOP count lowers each step once more: skipped but in tests/train/test_mfu.py.
 os.environ.setdefault("SIGNX_COUNT_FLOPS", "0")
 
+# The files that take minutes (a clean clone on 2 cores), longest first. CI runs them
+# first (``--no-loadscope-reorder`` keeps this order), so neither worker is left with
+# one of them at the end while the other idles.
+SLOW_FILES = (
+    "tests/test_recipes.py",  # five datasets' recipes
+    "tests/test_paper.py",  # every experiment at tiny size, after the tiny run
+    "tests/test_recognize.py",
+    "tests/data_pipelines/test_dataset_configs.py",
+    "tests/train/test_main_evaluate.py",
+    "tests/reliability/test_training_faults.py",
+    "tests/train/test_tasks.py",
+    "tests/test_notebooks.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {path: i for i, path in enumerate(SLOW_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
 
 @pytest.fixture(autouse=True, scope="module")
 def _release_memory_after_each_file():
