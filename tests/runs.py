@@ -43,6 +43,16 @@ def tiny_run(root: str | None = None) -> str:
     return ensure_run(os.path.join(root, f"signx-tiny-run-{digest.hexdigest()[:12]}"))
 
 
+def one_device_env(**extra: str) -> dict[str, str]:
+    """The environment of a child process on one CPU device, as a researcher runs
+    on one machine (the suite's 8 simulated devices make tiny steps 2-4x slower,
+    and a child hands its memory back when it ends); ``extra`` adds variables."""
+    return dict(
+        os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO),
+        XLA_FLAGS="--xla_force_host_platform_device_count=1", **extra,
+    )  # fmt: skip
+
+
 def blank_lowered(decode):
     """``Recognizer.decode`` with the CTC blank lowered by 100 nats and CTC greedy ids:
     the tiny run's model may emit nothing, the lowered one emits what its posteriors

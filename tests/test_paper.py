@@ -24,9 +24,7 @@ from signx_jax.models.video2pose import zero_stream
 from signx_jax.schema import POSE_DIM, stream_offsets
 from signx_jax.train.fit import fit
 from signx_jax.train.loop import Trainer
-from tests.runs import tiny_run
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.runs import REPO, one_device_env, tiny_run
 
 
 def test_each_variant_switches_off_its_component():
@@ -105,10 +103,7 @@ def test_every_experiment_runs_at_tiny_size(tmp_path):
     (root / "base").mkdir(parents=True)
     for part in ("data", "latents", "stage1", "stage2", "stage3", "report"):
         os.symlink(os.path.join(run, part), root / "base" / part)  # read only
-    # One CPU device, as on one machine (the suite's 8 simulated devices make these
-    # tiny steps 2-4x slower); the base run's checkpoints were written on 8.
-    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=REPO,
-               XLA_FLAGS="--xla_force_host_platform_device_count=1")  # fmt: skip
+    env = one_device_env()  # the base run's checkpoints were written on 8 devices
     proc = subprocess.run(
         [sys.executable, "-m", "signx_jax.paper", "all", "--config", "configs/demo.py:tiny",
          "--workdir", str(root), "--seeds", "0", "--variants", "vac_baseline",

@@ -31,8 +31,7 @@ from signx_jax import checkpoint as ckpt_lib
 from signx_jax import main as signx_main
 from signx_jax.data.vocab import Vocabulary
 from signx_jax.train import tasks
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.runs import REPO, one_device_env
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
@@ -139,10 +138,9 @@ def xla_cache(tmp_path_factory):
 
 
 def rehearse(dataset: str, folder: str) -> dict:
-    """The rehearsal in a child process on one CPU device, as a researcher runs the
-    recipe on one machine (the suite's 8 simulated devices make these tiny steps 2-4x
-    slower, and the child hands its memory back when it ends); the tables it printed,
-    from the whole recipe and (WLASL) from ``--steps evaluate`` alone."""
+    """What the test's child process runs (``python -m tests.test_recipes``, on one
+    CPU device: ``tests.runs.one_device_env``): the dataset's whole recipe, and for
+    WLASL ``--steps evaluate`` alone; returns the tables they printed."""
     cfg, workdir = rehearsal_config(dataset, folder), os.path.join(folder, "run")
     table = signx_main.run(cfg, workdir)
     again = signx_main.run(cfg, workdir, ["evaluate"]) if dataset == "wlasl" else None
@@ -152,9 +150,8 @@ def rehearse(dataset: str, folder: str) -> dict:
 @pytest.mark.slow
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_recipe_learns_on_the_rehearsal_layout(dataset, tmp_path, xla_cache):
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1",
-               JAX_COMPILATION_CACHE_DIR=str(xla_cache),
-               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", PYTHONPATH=REPO)  # fmt: skip
+    env = one_device_env(JAX_COMPILATION_CACHE_DIR=str(xla_cache),
+                         JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")  # fmt: skip
     child = [sys.executable, "-m", "tests.test_recipes", dataset, str(tmp_path)]
     proc = subprocess.run(child, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -91,14 +91,6 @@ def step_of(step: Any, nonfinite_total: Any, accum_steps: int) -> Step:
     )
 
 
-def tree_all_finite(tree: Any) -> jax.Array:
-    """True when every floating leaf of ``tree`` is finite (a traced bool)."""
-    leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
-    if not leaves:
-        return jnp.array(True)
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
-
-
 def select_tree(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
     """Leaf-wise ``where(pred, a, b)``; keeps the old state on a skipped step."""
     return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
