@@ -115,23 +115,47 @@ def test_stop_and_resume_lands_on_the_update_count(runs):
         np.testing.assert_array_equal(a, b)
 
 
+@jax.custom_vjp
+def _nan_gradient(x, bad):
+    """x itself; its gradient is NaN where ``bad`` (a finite loss, NaN gradients)."""
+    return x
+
+
+def _nan_gradient_fwd(x, bad):
+    return x, bad
+
+
+def _nan_gradient_bwd(bad, g):
+    return jnp.where(bad, jnp.nan, g), None
+
+
+_nan_gradient.defvjp(_nan_gradient_fwd, _nan_gradient_bwd)
+
+
 class _NaNAtMicroSteps(tasks.CSLRTask):
-    """CSLR whose loss is NaN at the given micro-steps."""
+    """CSLR whose loss (or, ``in_gradient``, only its gradient) is NaN at the given
+    micro-steps."""
 
     nan_micro = (4,)
+    in_gradient = False
 
     def loss_fn(self, model, aux, batch, step):
         loss, rest = super().loss_fn(model, aux, batch, step)
         bad = jnp.isin(step.micro, jnp.asarray(self.nan_micro, jnp.int32))
+        if self.in_gradient:
+            return _nan_gradient(loss, bad), rest
         return loss + jnp.where(bad, jnp.nan, 0.0), rest
 
 
-def test_a_skipped_micro_batch_is_replaced_not_counted(data, tmp_path):
-    """Micro-step 4 (the 2nd of update 1) is NaN: it is dropped from the mean
-    and fit draws a 13th micro-batch, so MultiSteps still makes 4 updates of 3
-    finite micro-batches each and the counts agree."""
+@pytest.mark.parametrize("in_gradient", [False, True], ids=["loss", "gradient"])
+def test_a_skipped_micro_batch_is_replaced_not_counted(data, tmp_path, in_gradient):
+    """Micro-step 4 (the 2nd of update 1) is NaN, in its loss or in its gradients
+    alone: it is dropped from the mean and fit draws a 13th micro-batch, so
+    MultiSteps still makes 4 updates of 3 finite micro-batches each and the counts
+    agree."""
     cfg, (train, vocab) = _config(), data
     task = _NaNAtMicroSteps(cfg, len(vocab))
+    task.in_gradient = in_gradient
     result = fit(cfg, task, train_source=train, dev_source=None, vocab=vocab,
                  workdir=str(tmp_path))  # fmt: skip
     state = jax.device_get(result.trainer.state)
