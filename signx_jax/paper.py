@@ -5,6 +5,7 @@
   python -m signx_jax.paper figure6 --config configs/demo.py --workdir runs/paper
   python -m signx_jax.paper table8 --config configs/demo.py --workdir runs/paper --stage3_steps 800
   python -m signx_jax.paper all --config configs/demo.py --workdir runs/paper --seeds 0,1,2
+  python -m signx_jax.paper figure4,table9 ...           # a list: in that order
 
 Every experiment starts from one main job of ``--config`` in ``<workdir>/base``
 (``signx_jax/main.py``, resumed or skipped when finished) and reuses its steps:
@@ -474,9 +475,9 @@ def paper_main(argv) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("absl").setLevel(logging.WARNING)
-    if len(argv) != 2 or argv[1] not in (*EXPERIMENTS, "all"):
-        raise cli.UsageError(f"name one experiment: {' | '.join((*EXPERIMENTS, 'all'))}")
-    experiments = EXPERIMENTS if argv[1] == "all" else (argv[1],)
+    if len(argv) != 2:
+        raise cli.UsageError(f"name the experiments: {','.join(EXPERIMENTS)} (a list) or all")
+    experiments = EXPERIMENTS if argv[1] == "all" else tuple(argv[1].split(","))
     f = {k: v.value for k, v in _FLAGS.items()}
     seeds_ = [int(s) for s in f["seeds"]]
     if not seeds_ or len(set(seeds_)) != len(seeds_):

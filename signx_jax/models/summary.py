@@ -112,8 +112,7 @@ def lstm_loop_flops(cfg: Any, t_out: int) -> float:
 def train_step_flops(trainer: Any, batch: dict[str, Any]) -> float:
     """FLOPs of one compiled train step: XLA's cost analysis plus, for CSLR, the BiLSTM
     scan steps it counts once (x3 for forward + backward)."""
-    with jax.set_mesh(trainer.mesh):  # as Trainer.train_step traces it
-        cost = trainer._train_step.lower(trainer.state, batch).cost_analysis()
+    cost = trainer.lower_train_step(batch).cost_analysis()
     flops = float((cost[0] if isinstance(cost, list | tuple) else cost)["flops"])
     model = trainer.model()
     if (trainer.cfg.stage == "cslr" and hasattr(model, "output_lengths")  # not isolated

@@ -228,6 +228,12 @@ class Trainer:
             self.state, metrics = self._train_step(self.state, batch)
         return metrics
 
+    def lower_train_step(self, batch: dict[str, jax.Array]) -> jax.stages.Lowered:
+        """The train step lowered for ``batch`` as ``train_step`` traces it: for XLA's
+        cost analysis (``models/summary.py``) or the compiled program's text."""
+        with jax.set_mesh(self.mesh):
+            return self._train_step.lower(self.state, batch)
+
     def counters(self) -> tuple[int, int]:
         """(optimizer updates applied, consecutive non-finite micro-steps), on the host."""
         s = self.state
