@@ -37,8 +37,8 @@ Each writes ``<workdir>/<experiment>.json`` (per-seed values, mean, sd, worst),
 ``<experiment>.md`` (the table) and ``<experiment>.png`` (the figure), and prints
 the table. WER is each route's test WER with the decoder chosen on dev (README
 "Decoding and evaluation"). Finished runs are not rerun: a killed command resumes.
-XLA's compilation cache (``<workdir>/xla_cache``) lets the seeds of one variant
-share their compiles.
+XLA's compilation cache (``<workdir>/xla_cache``, or ``$JAX_COMPILATION_CACHE_DIR``
+when set) lets the seeds of one variant share their compiles.
 """
 
 from __future__ import annotations
@@ -452,8 +452,9 @@ def run(experiments, cfg, root: str, *, seeds_, variants=VARIANTS, streams=None,
     if problems:
         raise cli.UsageError("; ".join(problems))
     os.makedirs(root, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", os.path.join(root, "xla_cache"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    if not jax.config.jax_compilation_cache_dir:  # JAX_COMPILATION_CACHE_DIR, else our own
+        jax.config.update("jax_compilation_cache_dir", os.path.join(root, "xla_cache"))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
     tables = {}
     for experiment in experiments:
         costs = None

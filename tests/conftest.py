@@ -32,8 +32,8 @@ os.environ.setdefault("SIGNX_COUNT_FLOPS", "0")
 # first (``--no-loadscope-reorder`` keeps this order), so neither worker is left with
 # one of them at the end while the other idles.
 SLOW_FILES = (
-    "tests/test_recipes.py",  # five datasets' recipes
-    "tests/test_paper.py",  # every experiment at tiny size, after the tiny run
+    "tests/test_recipes.py",  # five datasets' recipes, the paper's pose-route experiments
+    "tests/test_paper.py",  # Table 8, Table 9 (video route) at tiny size, after the tiny run
     "tests/test_recognize.py",
     "tests/data_pipelines/test_dataset_configs.py",
     "tests/train/test_main_evaluate.py",

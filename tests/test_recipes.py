@@ -10,8 +10,8 @@
   isolated: top-1 far above chance, and ``--steps evaluate`` alone, from what
   the run left in the work dir, prints the same table). Each recipe runs in a
   child process on one CPU device (``rehearse``); the checks read what it wrote
-  (``check_rehearsal``). PHOENIX-2014T's rehearsal runs in ``tests/test_paper.py``,
-  where it is the base of the paper's experiments, with the same checks.
+  (``check_rehearsal``). PHOENIX-2014T's rehearsal is also the base of the paper's
+  pose-route experiments (``signx_jax/paper.py``), which must learn on it too.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from data_pipelines.datasets.convert import DATASETS
 from data_pipelines.synthetic import grammar
 from signx_jax import checkpoint as ckpt_lib
 from signx_jax import main as signx_main
+from signx_jax import paper
 from signx_jax.data.vocab import Vocabulary
 from signx_jax.train import tasks
 from tests.runs import REPO, one_device_env
@@ -139,25 +140,64 @@ def xla_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("xla_cache")
 
 
+# The paper's pose-route experiments on PHOENIX-2014T's rehearsal: enough updates for
+# each model to learn (signx_jax/paper.py; Table 8 and the video route: tests/test_paper.py).
+PAPER = dict(experiments=("figure4", "table9", "figure6"), seeds_=[0],
+             variants=["vac_baseline"], streams=["dwpose"], temperatures=[0.3],
+             stage3_steps=150, finetune_steps=30)  # fmt: skip
+
+
 def rehearse(dataset: str, folder: str) -> dict:
     """What the test's child process runs (``python -m tests.test_recipes``, on one
     CPU device: ``tests.runs.one_device_env``): the dataset's whole recipe, and for
     WLASL ``--steps evaluate`` alone; returns the tables they printed."""
     cfg, workdir = rehearsal_config(dataset, folder), os.path.join(folder, "run")
+    if dataset == "phoenix2014t":  # the recipe is the experiments' base: <root>/base
+        kwargs = dict(PAPER)
+        paper.run(kwargs.pop("experiments"), cfg, os.path.join(folder, "paper"), **kwargs)
+        return {}
     table = signx_main.run(cfg, workdir)
     again = signx_main.run(cfg, workdir, ["evaluate"]) if dataset == "wlasl" else None
     return {"table": table, "again": again}
 
 
-@pytest.mark.slow  # PHOENIX-2014T's rehearsal is tests/test_paper.py's, its experiments' base
-@pytest.mark.parametrize("dataset", [d for d in DATASETS if d != "phoenix2014t"])
-def test_recipe_learns_on_the_rehearsal_layout(dataset, tmp_path, xla_cache):
+def run_child(dataset: str, folder, xla_cache) -> dict:
+    """``rehearse(dataset, folder)`` in a child process on one CPU device; its tables."""
     env = one_device_env(JAX_COMPILATION_CACHE_DIR=str(xla_cache),
                          JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")  # fmt: skip
-    child = [sys.executable, "-m", "tests.test_recipes", dataset, str(tmp_path)]
+    child = [sys.executable, "-m", "tests.test_recipes", dataset, str(folder)]
     proc = subprocess.run(child, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    tables = json.loads((tmp_path / "tables.json").read_text())
+    return json.loads((folder / "tables.json").read_text())
+
+
+@pytest.mark.slow  # first in the file: the recipes below reuse its compiles
+def test_phoenix2014t_recipe_and_the_papers_pose_route_experiments_learn(tmp_path, xla_cache):
+    """PHOENIX-2014T's rehearsal is the base of the paper's Figure 4 (``vac_baseline``),
+    Table 9 (a stream absent from the poses, the released CSLR fine-tuned) and Figure 6
+    (stage 1 retrained at a temperature): the recipe learns, and so does each
+    experiment's model, 25 points below the most-frequent-sentence baseline."""
+    run_child("phoenix2014t", tmp_path, xla_cache)
+    root, cfg = tmp_path / "paper", rehearsal_config("phoenix2014t", str(tmp_path))
+    check_rehearsal("phoenix2014t", cfg, str(root / "base"))
+    report = json.loads((root / "base" / "report" / "metrics.json").read_text())
+    prior = report["baselines"]["most frequent train sentence / test"]["wer"]
+    expected = {"figure4": ["vac_baseline"], "table9": ["none", "dwpose"], "figure6": ["0.3"]}
+    for experiment, settings in expected.items():
+        summary = json.loads((root / f"{experiment}.json").read_text())["summary"]
+        assert list(summary) == settings, experiment
+        for setting in settings:
+            assert set(summary[setting]) - {"wall_s", "train_s"} == {"pose"}
+            wer = summary[setting]["pose"]["test"]["wer"]["mean"]
+            assert wer < prior - 25.0, (experiment, setting, wer, prior)
+        assert (root / f"{experiment}.png").stat().st_size > 1000
+        assert all(f"| {s} |" in (root / f"{experiment}.md").read_text() for s in settings)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset", [d for d in DATASETS if d != "phoenix2014t"])  # (above)
+def test_recipe_learns_on_the_rehearsal_layout(dataset, tmp_path, xla_cache):
+    tables = run_child(dataset, tmp_path, xla_cache)
     cfg, workdir = rehearsal_config(dataset, str(tmp_path)), str(tmp_path / "run")
     check_rehearsal(dataset, cfg, workdir)
     if dataset == "wlasl":  # --steps evaluate alone: the released model, the same table
