@@ -150,7 +150,8 @@ PAPER = dict(experiments=("figure4", "table9", "figure6"), seeds_=[0],
 def rehearse(dataset: str, folder: str) -> dict:
     """What the test's child process runs (``python -m tests.test_recipes``, on one
     CPU device: ``tests.runs.one_device_env``): the dataset's whole recipe, and for
-    WLASL ``--steps evaluate`` alone; returns the tables they printed."""
+    WLASL ``--steps evaluate`` alone; returns the tables they printed. PHOENIX-2014T's
+    recipe runs as the base of the paper's experiments (``PAPER``) in ``<folder>/paper``."""
     cfg, workdir = rehearsal_config(dataset, folder), os.path.join(folder, "run")
     if dataset == "phoenix2014t":  # the recipe is the experiments' base: <root>/base
         kwargs = dict(PAPER)
